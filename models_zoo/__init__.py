@@ -1,0 +1,94 @@
+"""The models zoo: every architecture in the study reports, registered by name.
+
+Each builder module opens with the report (and paper) it mirrors, builds plain named Keras
+networks, and wraps them in a :mod:`keras_gen.models` family (``GAN``, ``VAE``, ...), returned
+uncompiled. ``names()`` lists the registry; ``build(name, **overrides)`` builds one; ``get(name)``
+gives its :class:`ZooEntry` (family, report, default dataset and training setup).
+
+Register a new model with the decorator; nothing else needs editing::
+
+    @register("my_gan", family="gan", report="...", section="...", dataset="mnist",
+              image_shape=(28, 28, 1), epochs=10, batch_size=64, optimizer={...})
+    def build_my_gan(*, latent_dim=100, image_shape=(28, 28, 1), num_classes=None): ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from typing import Callable
+
+from keras_gen.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooEntry:
+    """A registered architecture and the training setup of the report it comes from."""
+
+    name: str
+    family: str
+    report: str
+    section: str
+    builder: Callable
+    dataset: str
+    image_shape: tuple[int, int, int]
+    epochs: int
+    batch_size: int
+    optimizer: dict  # {"name": "adam", "learning_rate": ..., "beta_1": ...}; both networks for GANs
+    conditional: bool = False
+    jit_compile: bool = False  # chosen per model by measurement (benchmarks/train_speed.py)
+    summary: str = ""
+
+    def build(self, **overrides):
+        accepted = inspect.signature(self.builder).parameters
+        unknown = sorted(set(overrides) - set(accepted))
+        if unknown:
+            raise UserError(
+                f"model {self.name} does not take {', '.join(unknown)}; it takes {', '.join(accepted) or 'nothing'}"
+            )
+        try:
+            return self.builder(**overrides)
+        except ValueError as err:  # builders reject sizes the architecture cannot produce
+            raise UserError(f"model {self.name}: {err}") from None
+
+
+_REGISTRY: dict[str, ZooEntry] = {}
+_MODULES = ("models_zoo.dcgan", "models_zoo.vae_conv", "models_zoo.mlp")
+
+
+def register(name: str, **info):
+    """Decorator: register ``builder`` under ``name`` with its report and training defaults."""
+
+    def decorator(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        doc = inspect.getdoc(builder) or ""
+        _REGISTRY[name] = ZooEntry(name=name, builder=builder, summary=doc.splitlines()[0] if doc else "",
+                                   image_shape=tuple(info.pop("image_shape")), **info)
+        return builder
+
+    return decorator
+
+
+def _load_all():
+    for module in _MODULES:
+        importlib.import_module(module)
+
+
+def names() -> list[str]:
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> ZooEntry:
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UserError(f"unknown model {name!r}; known models: {', '.join(names())} (see --list-models)") from None
+
+
+def build(name: str, **overrides):
+    """Build registered model ``name`` (uncompiled); overrides are the builder's keyword arguments."""
+    return get(name).build(**overrides)
