@@ -45,6 +45,8 @@ class GenerativeModel(keras.Model):
     """
 
     family = "generative"
+    # The keyword arguments of ``compile`` that take optimizers, the first counting steps.
+    optimizer_slots: tuple[str, ...] = ("optimizer",)
 
     def __init__(self, *, latent_dim: int, image_shape, value_range: str, num_classes=None,
                  data_batch_multiplier: int = 1, **kwargs):
@@ -62,6 +64,15 @@ class GenerativeModel(keras.Model):
     @property
     def conditional(self) -> bool:
         return self.num_classes is not None
+
+    @property
+    def sub_networks(self) -> list:
+        raise NotImplementedError
+
+    @property
+    def steps_trained(self) -> int:
+        optimizer = getattr(self, self.optimizer_slots[0], None)
+        return 0 if optimizer is None else int(optimizer.iterations)
 
     def get_config(self):
         return {
@@ -138,6 +149,7 @@ class GAN(GenerativeModel):
     """
 
     family = "gan"
+    optimizer_slots = ("g_optimizer", "d_optimizer")
 
     def __init__(self, generator, discriminator, *, latent_dim, image_shape, value_range="minus_one_one",
                  num_classes=None, d_steps: int = 1, generator_loss: str = "non_saturating",
@@ -161,6 +173,7 @@ class GAN(GenerativeModel):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean D(x): drifts to 0.5 at equilibrium
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.built = True  # the sub-networks are built functional models
 
     def get_config(self):
         return {
@@ -175,9 +188,6 @@ class GAN(GenerativeModel):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-    def build(self, input_shape=None):
-        self.built = True
 
     # -- compile / saving ----------------------------------------------------------------------
     def compile(self, *, g_optimizer, d_optimizer, jit_compile=False, **kwargs):
@@ -195,6 +205,10 @@ class GAN(GenerativeModel):
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
     @property
+    def sub_networks(self):
+        return [self.generator, self.discriminator]
+
+    @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
 
@@ -205,6 +219,10 @@ class GAN(GenerativeModel):
     def discriminate(self, images, labels=None, training=False):
         """Logits that ``images`` are real."""
         return self.discriminator(self._net_inputs(images, labels), training=training)
+
+    def score(self, images, labels=None):
+        """Probability that ``images`` (in the model's value range) are real: ``[B]``."""
+        return tf.sigmoid(self.discriminate(images, labels))[:, 0]
 
     def _bce(self, logits, target):
         target = tf.fill(tf.shape(logits), target)
@@ -304,6 +322,7 @@ class VAE(GenerativeModel):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.recon_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.built = True  # the sub-networks are built functional models
 
     def get_config(self):
         return {
@@ -320,9 +339,6 @@ class VAE(GenerativeModel):
     def from_config(cls, config):
         return cls(**config)
 
-    def build(self, input_shape=None):
-        self.built = True
-
     def compile(self, *, optimizer, jit_compile=False, **kwargs):
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
@@ -332,6 +348,10 @@ class VAE(GenerativeModel):
     def compile_from_config(self, config):
         self.compile(optimizer=_deserialize(config["optimizer"]))
         self.optimizer.build(self.trainable_variables)
+
+    @property
+    def sub_networks(self):
+        return [self.encoder, self.decoder]
 
     @property
     def metrics(self):

@@ -1,0 +1,139 @@
+"""One frozen, validated configuration per training run.
+
+:func:`resolve_config` starts from the defaults of the report the model mirrors (its zoo entry),
+applies the user's overrides (unknown or mistyped names are rejected with a suggestion, as
+nanoGPT's configurator does), checks every value, and returns a :class:`RunConfig`. The config
+is printed at the start of a run and saved, with the package version, into the run directory and
+beside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from pathlib import Path
+
+from keras_gen import __version__
+from keras_gen.errors import UserError
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+# What may change when a run is resumed; everything else is fixed by the run being continued.
+RESUMABLE_OVERRIDES = frozenset({"epochs", "steps_per_epoch", "export_dir", "export", "jit_compile",
+                                 "keep_checkpoints", "verbose"})
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    model: str
+    dataset: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    optimizer: dict
+    image_shape: tuple[int, int, int]
+    latent_dim: int | None = None
+    steps_per_epoch: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    limit: int | None = None
+    run_dir: str | None = None
+    export_dir: str = "saved_models"
+    export: bool = True
+    jit_compile: bool = False
+    strategy: str = "default"
+    keep_checkpoints: int = 3
+    sample_grid: int = 64
+    verbose: int | None = None
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        for name in ("steps_per_epoch", "limit", "latent_dim"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if not self.learning_rate > 0:
+            raise UserError(f"--lr must be positive, got {self.learning_rate!r}")
+        if self.strategy not in STRATEGIES:
+            raise UserError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.keep_checkpoints < 1:
+            raise UserError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
+        if self.sample_grid < 1 or int(self.sample_grid ** 0.5) ** 2 != self.sample_grid:
+            raise UserError(f"sample_grid must be a square number of images, got {self.sample_grid}")
+        object.__setattr__(self, "image_shape", tuple(int(d) for d in self.image_shape))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["image_shape"] = list(self.image_shape)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps({**self.to_dict(), "keras_gen_version": __version__}, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        d = {k: v for k, v in d.items() if k != "keras_gen_version"}
+        return cls(**check_keys(d))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as err:
+            raise UserError(f"cannot read run config {path}: {err}") from None
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **check_keys(changes))
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def check_keys(overrides: dict) -> dict:
+    """Reject unknown config keys, suggesting the closest known one."""
+    for key in overrides:
+        if key not in FIELDS:
+            close = difflib.get_close_matches(key, FIELDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(FIELDS)}"
+            raise UserError(f"unknown config key {key!r}{hint}")
+    return overrides
+
+
+def resolve_config(model: str, **overrides) -> RunConfig:
+    """The run config for ``model``: its report's defaults, then ``overrides`` (None = not given).
+
+    ``image_size`` (an int) overrides the height and width of the report's image size; the
+    channel count always comes from the dataset.
+    """
+    import models_zoo  # the zoo imports Keras; keep config importable without it until needed
+    from keras_gen.data import get_dataset_spec
+
+    entry = models_zoo.get(model)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    image_size = overrides.pop("image_size", None)
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0):
+        raise UserError(f"--image-size must be a positive integer, got {image_size!r}")
+    check_keys(overrides)
+    dataset = overrides.pop("dataset", entry.dataset)
+    spec = get_dataset_spec(dataset)
+    h, w, _ = entry.image_shape
+    if image_size is not None:
+        h = w = image_size
+    optimizer = dict(overrides.pop("optimizer", entry.optimizer))
+    learning_rate = overrides.pop("learning_rate", optimizer["learning_rate"])
+    optimizer["learning_rate"] = learning_rate
+    return RunConfig(
+        model=model,
+        dataset=dataset,
+        epochs=overrides.pop("epochs", entry.epochs),
+        batch_size=overrides.pop("batch_size", entry.batch_size),
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        image_shape=overrides.pop("image_shape", (h, w, spec.image_shape[2])),
+        jit_compile=overrides.pop("jit_compile", entry.jit_compile),
+        **overrides,
+    )

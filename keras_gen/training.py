@@ -1,0 +1,220 @@
+"""A training run: config -> data -> model -> ``fit`` with callbacks -> SavedModel export.
+
+Layout of a run directory::
+
+    config.json             the resolved RunConfig with the package version
+    history.csv             one row per epoch: losses, epoch_seconds, images_per_sec
+    loss_curves.png         history.csv drawn
+    samples/epoch_NNNN.png  a fixed-seed sample grid per epoch (and samples/latest.png)
+    checkpoints/            epoch-NNNN.keras (+ .json) written atomically, latest.json
+    tensorboard/            TensorBoard logs (scalars and sample grids)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+import models_zoo
+from keras_gen import callbacks as kg_callbacks
+from keras_gen.config import RESUMABLE_OVERRIDES, RunConfig
+from keras_gen.data import build_train_set, count_examples, find_source
+from keras_gen.errors import UserError
+from keras_gen.export import export_model
+from keras_gen.fileio import write_text
+
+RUNS_ROOT = Path("runs")
+
+
+@dataclasses.dataclass
+class RunResult:
+    config: RunConfig
+    run_dir: Path
+    model: keras.Model
+    epochs_done: int
+    export_path: Path | None
+
+
+def make_optimizer(spec: dict) -> keras.optimizers.Optimizer:
+    spec = dict(spec)
+    name = spec.pop("name")
+    return keras.optimizers.get({"class_name": name, "config": spec})
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise UserError("--strategy multiworker needs TF_CONFIG set on every worker (see the README)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def build_model(config: RunConfig, *, num_classes: int | None):
+    """The zoo model for ``config``, uncompiled, sized to the config's image shape."""
+    entry = models_zoo.get(config.model)
+    overrides = {"image_shape": config.image_shape}
+    if config.latent_dim is not None:
+        overrides["latent_dim"] = config.latent_dim
+    if entry.conditional:
+        if num_classes is None:
+            raise UserError(f"model {config.model} is conditional and needs class labels; dataset "
+                            f"{config.dataset} has none: pick a labelled dataset")
+        overrides["num_classes"] = num_classes
+    return entry.build(**overrides)
+
+
+def compile_model(model, config: RunConfig) -> None:
+    optimizers = {slot: make_optimizer(config.optimizer) for slot in model.optimizer_slots}
+    model.compile(**optimizers, jit_compile=config.jit_compile)
+
+
+def print_summary(config: RunConfig, *, num_classes: int | None = None, out=print) -> None:
+    model = build_model(config, num_classes=num_classes)
+    entry = models_zoo.get(config.model)
+    out(f"{config.model}: {entry.family}, {entry.report} {entry.section}")
+    for net in model.sub_networks:
+        net.summary(print_fn=lambda line, *a, **k: out(line), expand_nested=True)
+
+
+def _check_writable(directory: Path, what: str) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write {what} {directory}: {err.strerror or err}; pass a writable "
+                        f"directory") from None
+
+
+def find_resume_dir(run_dir: str | None, model: str | None, dataset: str | None) -> Path:
+    """The run to continue: ``--run-dir``, else the newest ``runs/<model>_<dataset>_*`` with a checkpoint."""
+    if run_dir is not None:
+        path = Path(run_dir)
+        if kg_callbacks.latest_checkpoint(path / "checkpoints") is None:
+            raise UserError(f"--resume: {path} has no checkpoint (checkpoints/latest.json); "
+                            "start a new run without --resume")
+        return path
+    if model is None:
+        raise UserError("--resume needs --run-dir DIR, or --model (and --dataset) to find the newest run")
+    pattern = f"{model}_{dataset}_*" if dataset else f"{model}_*"
+    candidates = sorted((p for p in RUNS_ROOT.glob(pattern)
+                         if kg_callbacks.latest_checkpoint(p / "checkpoints") is not None),
+                        key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise UserError(f"--resume: no run of {model} with a checkpoint under {RUNS_ROOT}/; "
+                        "start a new run without --resume")
+    return candidates[-1]
+
+
+def resume_config(run_dir: Path, overrides: dict) -> RunConfig:
+    """The saved config of ``run_dir`` with the overrides a resumed run may change."""
+    saved = RunConfig.load(run_dir / "config.json")
+    changes = {}
+    for key, value in overrides.items():
+        if value is None or key == "run_dir":
+            continue
+        current = getattr(saved, key, None)
+        if key in RESUMABLE_OVERRIDES:
+            changes[key] = value
+        elif key in ("model", "dataset") and value == current:
+            continue
+        else:
+            raise UserError(f"cannot change {key} when resuming {run_dir} (it was {current!r}); "
+                            "start a new run instead")
+    return saved.replace(run_dir=str(run_dir), **changes)
+
+
+def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> RunResult:
+    """Run (or continue) the training ``config`` describes and export the result."""
+    strategy = make_strategy(config.strategy)
+    source = find_source(config.dataset, config.data_dir)
+    train_source = source.load("train")  # reads and validates the files before anything is written
+    spec = source.spec
+    n_train = count_examples(train_source, config.limit)
+    images_per_step = config.batch_size
+
+    checkpoint = None
+    if resume_from is not None:
+        run_dir = resume_from
+        checkpoint = kg_callbacks.latest_checkpoint(run_dir / "checkpoints")
+    else:
+        run_dir = Path(config.run_dir) if config.run_dir else \
+            RUNS_ROOT / f"{config.model}_{config.dataset}_{time.strftime('%Y%m%d-%H%M%S')}"
+        if (run_dir / "config.json").exists():
+            raise UserError(f"run directory {run_dir} already holds a run; pass --resume to continue it "
+                            "or another --run-dir")
+        config = config.replace(run_dir=str(run_dir))
+
+    with strategy.scope():
+        if checkpoint is not None:
+            model = keras.saving.load_model(checkpoint["path"])
+        else:
+            model = build_model(config, num_classes=spec.num_classes)
+            compile_model(model, config)
+    images_per_step *= model.data_batch_multiplier
+    if n_train < images_per_step:
+        raise UserError(f"dataset {config.dataset} has {n_train} training images, fewer than one step's "
+                        f"{images_per_step}; lower --batch-size or raise --limit")
+
+    train_ds = build_train_set(train_source, image_shape=config.image_shape, value_range=model.value_range,
+                               batch_size=images_per_step, seed=config.seed, limit=config.limit,
+                               repeat=config.steps_per_epoch is not None)
+    validation = None
+    if model.family == "vae":
+        validation = build_train_set(source.load("test"), image_shape=config.image_shape,
+                                     value_range=model.value_range, batch_size=max(config.batch_size, 256),
+                                     seed=config.seed, limit=config.limit, shuffle=False, drop_remainder=False)
+
+    _check_writable(run_dir, "run directory")
+    initial_epoch = checkpoint["epoch"] if checkpoint else 0
+    write_text(run_dir / "config.json", config.to_json())
+    history_csv = run_dir / "history.csv"
+    kg_callbacks.truncate_history(history_csv, before_epoch=initial_epoch)
+    out(f"run directory: {run_dir}")
+    out(config.to_json().rstrip())
+    if initial_epoch >= config.epochs:
+        out(f"already trained {initial_epoch} epochs (--epochs {config.epochs}); pass a larger --epochs to continue")
+        return RunResult(config, run_dir, model, initial_epoch, None)
+    if checkpoint:
+        out(f"resuming from epoch {initial_epoch} (step {checkpoint['steps']}) of {checkpoint['path']}")
+
+    callbacks = [
+        kg_callbacks.Throughput(images_per_step),
+        kg_callbacks.AtomicCheckpoint(run_dir / "checkpoints", config=config.to_dict(),
+                                      keep=config.keep_checkpoints),
+        kg_callbacks.SampleGrid(run_dir / "samples", n=config.sample_grid, tensorboard_dir=run_dir / "tensorboard"),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        kg_callbacks.LossCurves(history_csv, run_dir / "loss_curves.png"),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
+    ]
+    verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    try:
+        model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=config.steps_per_epoch,
+                  validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False)
+    except KeyboardInterrupt:
+        latest = kg_callbacks.latest_checkpoint(run_dir / "checkpoints")
+        where = f"the last complete checkpoint is epoch {latest['epoch']}" if latest else "no epoch completed"
+        out(f"\ninterrupted: {where}; continue with: python train.py --resume --run-dir {run_dir}")
+        raise
+    latest = kg_callbacks.latest_checkpoint(run_dir / "checkpoints")
+    epochs_done = latest["epoch"] if latest else initial_epoch
+
+    export_path = None
+    if config.export:
+        export_path = export_model(model, config.export_dir, model_name=config.model, dataset=config.dataset,
+                                   steps=model.steps_trained,
+                                   extra_metadata={"run_dir": str(run_dir), "epochs": epochs_done})
+    out(f"samples:     {run_dir / 'samples' / 'latest.png'}")
+    out(f"loss curves: {run_dir / 'loss_curves.png'}")
+    if export_path:
+        out(f"SavedModel:  {export_path}")
+    return RunResult(config, run_dir, model, epochs_done, export_path)
