@@ -224,15 +224,18 @@ class GAN(GenerativeModel):
         """Probability that ``images`` (in the model's value range) are real: ``[B]``."""
         return tf.sigmoid(self.discriminate(images, labels))[:, 0]
 
-    def _bce(self, logits, target):
-        target = tf.fill(tf.shape(logits), target)
-        per_example = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
-        return average_over_global_batch(tf.reshape(per_example, [tf.shape(logits)[0], -1])[:, 0])
+    @staticmethod
+    def _bce(logits, target):
+        """Per-example binary cross-entropy against a constant target: ``[B, 1] -> [B]``."""
+        logits = tf.reshape(logits, [tf.shape(logits)[0]])
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), target), logits=logits)
 
     def discriminator_loss(self, real_logits, fake_logits):
+        """Per-example -log D(x) - log(1 - D(G(z))): ``[B]``."""
         return self._bce(real_logits, 1.0 - self.label_smoothing) + self._bce(fake_logits, 0.0)
 
     def generator_objective(self, fake_logits):
+        """Per-example generator loss: ``[B]``."""
         if self.generator_loss == "non_saturating":
             return self._bce(fake_logits, 1.0)  # -log D(G(z))
         return -self._bce(fake_logits, 0.0)  # log(1 - D(G(z)))
@@ -250,8 +253,9 @@ class GAN(GenerativeModel):
                 fake = self.generate(z, labels, training=True)  # [B, H, W, C]
                 real_logits = self.discriminate(real, labels, training=True)  # [B, 1]
                 fake_logits = self.discriminate(fake, labels, training=True)
-                d_loss = self.discriminator_loss(real_logits, fake_logits)
-            grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+                d_loss = self.discriminator_loss(real_logits, fake_logits)  # [B]
+                d_objective = average_over_global_batch(d_loss)
+            grads = tape.gradient(d_objective, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
 
         z = self.random_latent(batch)
@@ -259,10 +263,12 @@ class GAN(GenerativeModel):
         with tf.GradientTape() as tape:
             fake = self.generate(z, g_labels, training=True)
             fake_logits_g = self.discriminate(fake, g_labels, training=True)
-            g_loss = self.generator_objective(fake_logits_g)
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+            g_loss = self.generator_objective(fake_logits_g)  # [B]
+            g_objective = average_over_global_batch(g_loss)
+        grads = tape.gradient(g_objective, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 
+        # Trackers take per-example values: their mean is right under any number of replicas.
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(tf.sigmoid(real_logits))
@@ -415,6 +421,7 @@ class VAE(GenerativeModel):
         return recon + self.beta * kl, recon, kl
 
     def _update_trackers(self, loss, recon, kl):
+        """Per-example values: the trackers' means are right under any number of replicas."""
         self.loss_tracker.update_state(loss)
         self.recon_tracker.update_state(recon)
         self.kl_tracker.update_state(kl)
@@ -424,14 +431,13 @@ class VAE(GenerativeModel):
         images, labels = self.split_batch(data)
         labels = labels if self.conditional else None
         with tf.GradientTape() as tape:
-            loss, recon, kl = self.losses_per_example(images, labels, training=True)
-            loss = average_over_global_batch(loss)
-        grads = tape.gradient(loss, self.trainable_variables)
+            loss, recon, kl = self.losses_per_example(images, labels, training=True)  # each [B]
+            objective = average_over_global_batch(loss)
+        grads = tape.gradient(objective, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self._update_trackers(loss, average_over_global_batch(recon), average_over_global_batch(kl))
+        return self._update_trackers(loss, recon, kl)
 
     def test_step(self, data):
         images, labels = self.split_batch(data)
         labels = labels if self.conditional else None
-        loss, recon, kl = self.losses_per_example(images, labels, training=False)
-        return self._update_trackers(*(average_over_global_batch(t) for t in (loss, recon, kl)))
+        return self._update_trackers(*self.losses_per_example(images, labels, training=False))

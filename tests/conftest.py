@@ -1,0 +1,114 @@
+"""Shared fixtures: real MNIST (small slices of it, written in the official IDX format), a
+helper to run the command lines as a user would, and plain-TensorFlow loading in a subprocess."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+MNIST_DIR = REPO / "data" / "mnist"
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """Write ``array`` (uint8) in the IDX format, gzipped when ``path`` ends in .gz."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(payload, compresslevel=1))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def write_idx_dataset(directory: Path, train: tuple, test: tuple, *, gz: bool = True) -> Path:
+    ext = ".gz" if gz else ""
+    for prefix, (images, labels) in (("train", train), ("t10k", test)):
+        write_idx(directory / f"{prefix}-images-idx3-ubyte{ext}", images.reshape(len(images), *images.shape[1:3]))
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def mnist_train():
+    """The real MNIST training set: uint8 [60000, 28, 28, 1], int32 [60000]."""
+    from keras_gen.data import load_idx_arrays
+
+    return load_idx_arrays(MNIST_DIR, "train")
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    from keras_gen.data import load_idx_arrays
+
+    return load_idx_arrays(MNIST_DIR, "test")
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_dir(tmp_path_factory, mnist_train, mnist_test):
+    """The first 1024 training and 256 test images of real MNIST, as gzipped IDX files."""
+    (xtr, ytr), (xte, yte) = mnist_train, mnist_test
+    return write_idx_dataset(tmp_path_factory.mktemp("tiny_mnist"), (xtr[:1024], ytr[:1024]), (xte[:256], yte[:256]))
+
+
+def run(args, *, cwd=None, env=None, timeout=600, check=False) -> subprocess.CompletedProcess:
+    """Run a command as a user would (``python train.py ...``), capturing text output."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd or REPO, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit status 2, exactly one line on stderr, no traceback, mentioning every needle."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+# A script that loads SavedModels with TensorFlow only (as TF Serving does) and reports what it
+# finds as JSON; run it in a subprocess so keras_gen and models_zoo are never imported.
+PLAIN_TF_LOADER = r'''
+import json, sys
+import numpy as np
+import tensorflow as tf
+out = {}
+for path in sys.argv[1:]:
+    m = tf.saved_model.load(path)
+    info = {"signatures": {}}
+    for name, fn in m.signatures.items():
+        inputs = {k: [list(v.shape.as_list()), v.dtype.name] for k, v in fn.structured_input_signature[1].items()}
+        outputs = {k: [list(v.shape.as_list()), v.dtype.name] for k, v in fn.structured_outputs.items()}
+        info["signatures"][name] = {"inputs": inputs, "outputs": outputs}
+    sig = m.signatures["sample"]
+    kwargs = {"seed": tf.constant([0, 1, 2, 3], tf.int32)}
+    if "label" in sig.structured_input_signature[1]:
+        kwargs["label"] = tf.constant([0, 1, 2, 3], tf.int32)
+    info["sample"] = sig(**kwargs)["images"].numpy().tolist()
+    info["keras_gen_imported"] = any(k.startswith(("keras_gen", "models_zoo")) for k in sys.modules)
+    out[path] = info
+print(json.dumps(out))
+'''
+
+
+def load_in_plain_tensorflow(*paths) -> dict:
+    proc = run(["-c", PLAIN_TF_LOADER, *paths], check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
