@@ -35,3 +35,5 @@ def _quiet_native_stderr():
 with _quiet_native_stderr():
     import tensorflow as _tf  # noqa: F401
     import tensorflow_probability as _tfp  # noqa: F401
+
+    _tf.config.list_physical_devices()  # the CUDA probe (and its cuInit line on CPU-only hosts) runs here

@@ -139,8 +139,29 @@ class SampleGrid(keras.callbacks.Callback):
             self.writer.flush()
 
 
+class HistoryCSV(keras.callbacks.Callback):
+    """Appends each epoch's logs to ``history.csv`` (rewritten atomically; columns grow as needed).
+
+    Keras' CSVLogger is not used: it adds ``val_*`` columns full of ``NA`` to models without
+    validation (every GAN) and appends in place, so a kill mid-write leaves a torn row.
+    """
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = read_history(self.path)
+        rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+        columns = ["epoch"] + sorted({k for row in rows for k in row} - {"epoch"})
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
 class LossCurves(keras.callbacks.Callback):
-    """Redraws ``loss_curves.png`` from ``history.csv`` after each epoch (place after CSVLogger)."""
+    """Redraws ``loss_curves.png`` from ``history.csv`` after each epoch (place after HistoryCSV)."""
 
     SKIP = {"epoch", "epoch_seconds", "images_per_sec"}
 
@@ -161,7 +182,7 @@ def read_history(path: str | Path) -> list[dict]:
 
 
 def truncate_history(path: str | Path, *, before_epoch: int) -> None:
-    """Keep only rows of epochs ``< before_epoch`` (0-based, as Keras' CSVLogger writes them)."""
+    """Keep only rows of epochs ``< before_epoch`` (0-based, as Keras counts them)."""
     path = Path(path)
     if not path.is_file():
         return
@@ -174,6 +195,13 @@ def truncate_history(path: str | Path, *, before_epoch: int) -> None:
     kept = [r for r in body if r and int(float(r[col])) < before_epoch]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows([header, *kept])
+
+
+def _number(text) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def plot_history(history_csv: str | Path, out: str | Path) -> None:
@@ -189,7 +217,7 @@ def plot_history(history_csv: str | Path, out: str | Path) -> None:
     epochs = [int(float(r["epoch"])) + 1 for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for key in keys:
-        values = [float(r[key]) if r.get(key) not in (None, "") else float("nan") for r in rows]
+        values = [_number(r.get(key)) for r in rows]
         ax.plot(epochs, values, marker="o" if len(rows) < 30 else None, label=key)
     ax.set_xlabel("epoch")
     ax.set_ylabel("value")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,12 @@ class RunResult:
     model: keras.Model
     epochs_done: int
     export_path: Path | None
+
+
+def load_checkpoint(path: str | Path):
+    """A ``.keras`` checkpoint, with every zoo family registered first (they register on import)."""
+    models_zoo.names()  # imports every zoo module and so every family class they use
+    return keras.saving.load_model(path)
 
 
 def make_optimizer(spec: dict) -> keras.optimizers.Optimizer:
@@ -136,7 +143,8 @@ def resume_config(run_dir: Path, overrides: dict) -> RunConfig:
 def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> RunResult:
     """Run (or continue) the training ``config`` describes and export the result."""
     strategy = make_strategy(config.strategy)
-    source = find_source(config.dataset, config.data_dir)
+    source = find_source(config.dataset, config.data_dir,
+                         options={"subset": config.subset, "attribute": config.attribute})
     train_source = source.load("train")  # reads and validates the files before anything is written
     spec = source.spec
     n_train = count_examples(train_source, config.limit)
@@ -156,23 +164,26 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
 
     with strategy.scope():
         if checkpoint is not None:
-            model = keras.saving.load_model(checkpoint["path"])
+            model = load_checkpoint(checkpoint["path"])
         else:
-            model = build_model(config, num_classes=spec.num_classes)
+            model = build_model(config, num_classes=source.num_classes)
             compile_model(model, config)
     images_per_step *= model.data_batch_multiplier
     if n_train < images_per_step:
         raise UserError(f"dataset {config.dataset} has {n_train} training images, fewer than one step's "
                         f"{images_per_step}; lower --batch-size or raise --limit")
 
+    cache_dir = run_dir / "data_cache"  # file cache for data too large for memory; removed after the run
+    shutil.rmtree(cache_dir, ignore_errors=True)  # an interrupted run may have left a partial one
     train_ds = build_train_set(train_source, image_shape=config.image_shape, value_range=model.value_range,
                                batch_size=images_per_step, seed=config.seed, limit=config.limit,
-                               repeat=config.steps_per_epoch is not None)
+                               repeat=config.steps_per_epoch is not None, cache_dir=cache_dir / "train")
     validation = None
     if model.family == "vae":
         validation = build_train_set(source.load("test"), image_shape=config.image_shape,
                                      value_range=model.value_range, batch_size=max(config.batch_size, 256),
-                                     seed=config.seed, limit=config.limit, shuffle=False, drop_remainder=False)
+                                     seed=config.seed, limit=config.limit, shuffle=False, drop_remainder=False,
+                                     cache_dir=cache_dir / "test")
 
     _check_writable(run_dir, "run directory")
     initial_epoch = checkpoint["epoch"] if checkpoint else 0
@@ -192,7 +203,7 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
         kg_callbacks.AtomicCheckpoint(run_dir / "checkpoints", config=config.to_dict(),
                                       keep=config.keep_checkpoints),
         kg_callbacks.SampleGrid(run_dir / "samples", n=config.sample_grid, tensorboard_dir=run_dir / "tensorboard"),
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        kg_callbacks.HistoryCSV(history_csv),
         kg_callbacks.LossCurves(history_csv, run_dir / "loss_curves.png"),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
     ]
@@ -205,6 +216,8 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
         where = f"the last complete checkpoint is epoch {latest['epoch']}" if latest else "no epoch completed"
         out(f"\ninterrupted: {where}; continue with: python train.py --resume --run-dir {run_dir}")
         raise
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
     latest = kg_callbacks.latest_checkpoint(run_dir / "checkpoints")
     epochs_done = latest["epoch"] if latest else initial_epoch
 
@@ -213,8 +226,8 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
         export_path = export_model(model, config.export_dir, model_name=config.model, dataset=config.dataset,
                                    steps=model.steps_trained,
                                    extra_metadata={"run_dir": str(run_dir), "epochs": epochs_done})
-    out(f"samples:     {run_dir / 'samples' / 'latest.png'}")
-    out(f"loss curves: {run_dir / 'loss_curves.png'}")
+    out(f"samples:     {(run_dir / 'samples' / 'latest.png').resolve()}")
+    out(f"loss curves: {(run_dir / 'loss_curves.png').resolve()}")
     if export_path:
-        out(f"SavedModel:  {export_path}")
+        out(f"SavedModel:  {export_path.resolve()}")
     return RunResult(config, run_dir, model, epochs_done, export_path)

@@ -1,0 +1,197 @@
+"""``train.py`` as a user runs it: a run directory, resume, Ctrl-C, export, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_gen.cli import train_main
+
+from conftest import REPO, assert_one_line_error, load_in_plain_tensorflow, run
+
+TRAIN = REPO / "train.py"
+
+
+def history(run_dir):
+    with open(run_dir / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def latest(run_dir):
+    return json.loads((run_dir / "checkpoints" / "latest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, tiny_mnist_dir):
+    """vae_mlp_2d for 1 epoch on 1024 real MNIST images, default run and export locations (cwd)."""
+    cwd = tmp_path_factory.mktemp("user")
+    proc = run([TRAIN, "--model", "vae_mlp_2d", "--dataset", "mnist", "--data-dir", tiny_mnist_dir, "--epochs", "1",
+                "--batch-size", "64"], cwd=cwd, check=True)
+    (run_dir,) = (cwd / "runs").iterdir()
+    return cwd, run_dir, proc
+
+
+def test_run_directory_contents(first_run):
+    cwd, run_dir, proc = first_run
+    assert run_dir.name.startswith("vae_mlp_2d_mnist_")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"] == "vae_mlp_2d" and config["epochs"] == 1 and config["batch_size"] == 64
+    assert config["keras_gen_version"] and config["optimizer"] == {"name": "adam", "learning_rate": 0.001}
+    rows = history(run_dir)
+    assert [r["epoch"] for r in rows] == ["0"]
+    assert float(rows[0]["images_per_sec"]) > 0 and float(rows[0]["loss"]) > 0 and "val_loss" in rows[0]
+    grid = tf.io.decode_png(tf.io.read_file(str(run_dir / "samples" / "epoch_0001.png")))
+    assert grid.shape[:2] == (8 * 29 - 1, 8 * 29 - 1)  # 8x8 grid of 28x28 with 1-pixel gutters
+    assert (run_dir / "samples" / "latest.png").is_file() and (run_dir / "loss_curves.png").is_file()
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    info = latest(run_dir)
+    assert info["epoch"] == 1 and info["steps"] == 1024 // 64 and info["config"]["model"] == "vae_mlp_2d"
+    assert (run_dir / "checkpoints" / "epoch-0001.keras").is_file()
+    export = cwd / "saved_models" / "vae_mlp_2d_mnist" / "1"
+    assert (export / "saved_model.pb").is_file() and (export / "assets" / "keras_gen.json").is_file()
+    assert str(export) in proc.stdout and "samples/latest.png" in proc.stdout
+    assert not [p for p in run_dir.rglob(".*") if p.is_file()]  # no temporary files left behind
+
+
+def test_resume_extends_the_run(first_run, tiny_mnist_dir):
+    cwd, run_dir, _ = first_run
+    proc = run([TRAIN, "--resume", "--model", "vae_mlp_2d", "--epochs", "2"], cwd=cwd, check=True)
+    assert "resuming from epoch 1 (step 16)" in proc.stdout
+    rows = history(run_dir)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    info = latest(run_dir)
+    assert info["epoch"] == 2 and info["steps"] == 32  # the optimizer's step count carried on
+    assert float(rows[1]["loss"]) < float(rows[0]["loss"])
+    assert (cwd / "saved_models" / "vae_mlp_2d_mnist" / "2" / "saved_model.pb").is_file()
+    # The export of the resumed run is served by plain TensorFlow.
+    loaded = load_in_plain_tensorflow(cwd / "saved_models" / "vae_mlp_2d_mnist" / "2")
+    (info,) = loaded.values()
+    assert not info["keras_gen_imported"] and np.array(info["sample"]).shape == (4, 28, 28, 1)
+
+
+def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(tmp_path, tiny_mnist_dir):
+    run_dir = tmp_path / "gan"
+    args = [sys.executable, str(TRAIN), "--model", "mlp_gan_wide", "--data-dir", str(tiny_mnist_dir), "--epochs",
+            "500", "--batch-size", "32", "--run-dir", str(run_dir), "--export-dir", str(tmp_path / "exports")]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (run_dir / "checkpoints" / "epoch-0002.keras").exists():
+            time.sleep(0.2)
+        assert (run_dir / "checkpoints" / "epoch-0002.keras").exists(), proc.stderr.read() if proc.poll() else "slow"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted: the last complete checkpoint is epoch" in out
+    assert "Traceback" not in err
+    epoch = latest(run_dir)["epoch"]
+    assert epoch >= 2
+    assert not list((run_dir / "checkpoints").glob(".*"))  # an interrupted save leaves no temp file
+    assert not (tmp_path / "exports").exists()  # nothing exported from an interrupted run
+    resumed = run([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", str(epoch + 1)], cwd=tmp_path, check=True)
+    assert f"resuming from epoch {epoch}" in resumed.stdout
+    assert [int(r["epoch"]) for r in history(run_dir)] == list(range(epoch + 1))
+    assert latest(run_dir)["steps"] == (epoch + 1) * (1024 // 32)
+
+
+def test_unknown_model_is_one_line_exit_2(tmp_path):
+    proc = run([TRAIN, "--model", "dcgann"], cwd=tmp_path)
+    assert_one_line_error(proc, "unknown model 'dcgann'", "dcgan", "--list-models")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_dir_never_downloads(tmp_path):
+    proc = run([TRAIN, "--model", "vae_mlp_2d", "--data-dir", tmp_path / "nope"], cwd=tmp_path)
+    assert_one_line_error(proc, "--data-dir", "does not exist")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--model", "vae_mlp_2d", "--dataset", "imagenet"], ["unknown dataset 'imagenet'", "mnist"]),
+    (["--model", "vae_mlp_2d", "--epochs", "0"], ["--epochs", "positive integer"]),
+    (["--model", "vae_mlp_2d", "--batch-size", "-3"], ["--batch-size", "positive integer"]),
+    (["--model", "vae_mlp_2d", "--lr", "abc"], ["--lr", "positive number"]),
+    (["--model", "vae_mlp_2d", "--strategy", "tpu"], ["--strategy"]),
+    (["--model", "dcgan", "--image-size", "30"], ["multiples of 4"]),
+    (["--model", "vae_mlp_2d", "--resume"], ["--resume", "no run of vae_mlp_2d"]),
+    (["--resume", "--run-dir", "nowhere"], ["nowhere has no checkpoint"]),
+    (["--epochs", "3"], ["--model is required"]),
+])
+def test_bad_arguments(args, needles, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "saved_models").exists()
+
+
+def test_corrupt_data_file(tmp_path, tiny_mnist_dir, capsys, monkeypatch):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_mnist_dir, broken)
+    images = broken / "train-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[: len(images.read_bytes()) // 2])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--model", "vae_mlp_2d", "--data-dir", str(broken)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "train-images-idx3-ubyte.gz" in err and "download the file again" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unwritable_run_dir(tmp_path, tiny_mnist_dir, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--model", "vae_mlp_2d", "--data-dir", str(tiny_mnist_dir), "--run-dir", str(blocker / "run"),
+                    "--export-dir", str(tmp_path / "exports")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write run directory" in err
+    assert not (tmp_path / "exports").exists()
+
+
+def test_run_dir_holding_a_run_is_not_overwritten(first_run, capsys):
+    _, run_dir, _ = first_run
+    with pytest.raises(SystemExit):
+        train_main(["--model", "vae_mlp_2d", "--run-dir", str(run_dir)])
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+
+
+def test_resume_rejects_changing_the_model_setup(first_run, capsys):
+    _, run_dir, _ = first_run
+    with pytest.raises(SystemExit):
+        train_main(["--resume", "--run-dir", str(run_dir), "--batch-size", "8"])
+    assert "cannot change batch_size when resuming" in capsys.readouterr().err
+
+
+def test_list_models_and_datasets(capsys):
+    assert train_main(["--list-models"]) == 0
+    out = capsys.readouterr().out
+    assert "dcgan" in out and "Junnuthula (002) §3.1.2" in out and "mnist 28x28x1" in out
+    assert train_main(["--list-datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist" in out and "data/mnist" in out
+
+
+def test_summary_prints_every_sub_network_with_report_counts(capsys):
+    assert train_main(["--model", "dcgan", "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "Junnuthula" in out
+    assert "2,330,944" in out and "2,305,472" in out and "25,472" in out and "4,305,409" in out
