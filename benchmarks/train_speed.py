@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Training speed of zoo models: images/s of full train steps, GFLOP per image, share of peak.
+
+    python benchmarks/train_speed.py                         # every model, XLA as each model chooses
+    python benchmarks/train_speed.py --models dcgan,vae_conv --jit both --out before.json
+    python benchmarks/train_speed.py --compare before.json   # ratio per model against an earlier run
+
+Each model runs in its own process (so peak memory is its own): synthetic batches in the model's
+value range at its default batch size, ``--warmup`` steps, then ``--repeats`` timed runs of
+``--steps`` steps each; the median is reported. GFLOP per image counts multiply-adds of the
+Dense/Conv layers (2 FLOP each) for one full training step:
+
+* GAN, per image and per discriminator step: G forward + D forward on real and fake + their
+  backward (2x forward each) = G + 6 D; the generator step: G + D forward, D backward to its input
+  (~1x D) and G backward (2x G) = 3 G + 2 D.
+* VAE: forward + backward of encoder and decoder = 3 (E + D).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PEAK_GFLOPS = 156.0  # 2 cores x AVX2 FMA: the issue's measured fp32 peak of this machine
+
+
+def layer_flops(layer) -> float:
+    """Forward FLOPs per example of one Keras layer (2 per multiply-add); 0 for cheap layers."""
+    import keras
+
+    if isinstance(layer, keras.Model):
+        return sum(layer_flops(sub) for sub in layer.layers)
+    name = type(layer).__name__
+    if name == "Dense":
+        return 2.0 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    if name in ("Conv2D", "Conv2DTranspose"):
+        kh, kw = layer.kernel_size
+        # Conv2D kernel [kh, kw, in, out]; Conv2DTranspose kernel [kh, kw, out, in].
+        cin_cout = layer.kernel.shape[2] * layer.kernel.shape[3]
+        if name == "Conv2D":
+            _, h, w, _ = layer.output.shape
+        else:
+            _, h, w, _ = layer.input.shape  # each input pixel scatters one kernel
+        return 2.0 * kh * kw * cin_cout * h * w
+    if name == "Embedding":
+        return 0.0
+    return 0.0
+
+
+def step_gflops_per_image(model) -> float:
+    nets = {net.name: layer_flops(net) for net in model.sub_networks}
+    if model.family == "vae":
+        return 3.0 * sum(nets.values()) / 1e9
+    g, d = layer_flops(model.sub_networks[0]), layer_flops(model.sub_networks[1])
+    k = getattr(model, "d_steps", getattr(model, "n_critic", 1))
+    # Per generated-batch image: k discriminator steps, one generator step.
+    return (k * (g + 6.0 * d) + 3.0 * g + 2.0 * d) / 1e9
+
+
+def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: int, warmup: int, repeats: int) -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import models_zoo
+    from keras_gen.config import resolve_config
+    from keras_gen.training import build_model, compile_model
+
+    config = resolve_config(name, **({"batch_size": batch_size} if batch_size else {}),
+                            **({"jit_compile": jit} if jit is not None else {}))
+    entry = models_zoo.get(name)
+    model = build_model(config, num_classes=10 if entry.conditional else None)
+    compile_model(model, config)
+    batch = config.batch_size * model.data_batch_multiplier
+    lo = -1.0 if model.value_range == "minus_one_one" else 0.0
+    images = tf.random.uniform([batch, *config.image_shape], lo, 1.0, seed=1)
+    labels = tf.random.uniform([batch], 0, 10, dtype=tf.int32, seed=2)
+    ds = tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(2)
+
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t)
+
+    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
+    model.fit(ds, epochs=repeats, steps_per_epoch=steps, verbose=0, callbacks=[Timer()])
+    seconds = statistics.median(times)
+    images_per_sec = steps * config.batch_size / seconds  # generator-batch images per second
+    gflop = step_gflops_per_image(model)
+    return {
+        "model": name,
+        "jit_compile": bool(config.jit_compile),
+        "batch_size": config.batch_size,
+        "images_per_sec": images_per_sec,
+        "images_per_sec_min": steps * config.batch_size / max(times),
+        "images_per_sec_max": steps * config.batch_size / min(times),
+        "gflop_per_image": gflop,
+        "gflops": gflop * images_per_sec,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "params": int(sum(net.count_params() for net in model.sub_networks)),
+        "tensorflow_threads": [tf.config.threading.get_intra_op_parallelism_threads(),
+                               tf.config.threading.get_inter_op_parallelism_threads()],
+        "numpy": np.__version__,
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", help="comma-separated zoo names (default: all)")
+    p.add_argument("--jit", choices=("model", "on", "off", "both"), default="model",
+                   help="XLA: each model's choice, forced on/off, or both for comparison")
+    p.add_argument("--batch-size", type=int, help="override every model's default batch size")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--peak-gflops", type=float, default=DEFAULT_PEAK_GFLOPS)
+    p.add_argument("--out", help="write results as JSON here")
+    p.add_argument("--compare", help="an earlier --out file: print the ratio per model")
+    p.add_argument("--single", help=argparse.SUPPRESS)
+    p.add_argument("--single-jit", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.single:
+        jit = {"on": True, "off": False, "model": None}[args.single_jit]
+        print(json.dumps(measure_one(args.single, jit=jit, batch_size=args.batch_size, steps=args.steps,
+                                     warmup=args.warmup, repeats=args.repeats)))
+        return 0
+
+    sys.path.insert(0, str(REPO))
+    if args.models:
+        names = args.models.split(",")
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import models_zoo
+
+        names = [n for n in models_zoo.names()]
+    modes = {"model": ["model"], "on": ["on"], "off": ["off"], "both": ["off", "on"]}[args.jit]
+    results = []
+    for name in names:
+        for mode in modes:
+            cmd = [sys.executable, __file__, "--single", name, "--single-jit", mode, "--steps", str(args.steps),
+                   "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
+            if args.batch_size:
+                cmd += ["--batch-size", str(args.batch_size)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            if proc.returncode != 0:
+                print(f"{name} (jit {mode}): failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+                continue
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row["peak_fraction"] = row["gflops"] / args.peak_gflops
+            results.append(row)
+            print(f"{row['model']:16s} jit={'on ' if row['jit_compile'] else 'off'} batch {row['batch_size']:4d} "
+                  f"{row['images_per_sec']:9.1f} img/s (min {row['images_per_sec_min']:.1f}, max "
+                  f"{row['images_per_sec_max']:.1f})  {row['gflop_per_image']:.4f} GFLOP/img  "
+                  f"{row['gflops']:6.1f} GFLOP/s = {100 * row['peak_fraction']:4.1f}% of peak  "
+                  f"{row['peak_rss_mb']:.0f} MB", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"peak_gflops": args.peak_gflops, "results": results}, indent=2))
+    if args.compare:
+        before = {(r["model"], r["jit_compile"]): r for r in json.loads(Path(args.compare).read_text())["results"]}
+        before_any = {r["model"]: r for r in json.loads(Path(args.compare).read_text())["results"]}
+        print("\nratio (this run / --compare):")
+        for row in results:
+            old = before.get((row["model"], row["jit_compile"])) or before_any.get(row["model"])
+            if old:
+                print(f"{row['model']:16s} {row['images_per_sec'] / old['images_per_sec']:5.2f}x "
+                      f"({old['images_per_sec']:.1f} -> {row['images_per_sec']:.1f} img/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
