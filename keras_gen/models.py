@@ -72,7 +72,7 @@ class GenerativeModel(keras.Model):
     @property
     def steps_trained(self) -> int:
         optimizer = getattr(self, self.optimizer_slots[0], None)
-        return 0 if optimizer is None else int(optimizer.iterations)
+        return 0 if optimizer is None else int(optimizer.iterations.numpy())  # MirroredVariable-safe
 
     def get_config(self):
         return {

@@ -58,7 +58,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        if "TF_CONFIG" not in os.environ:
+        if not os.environ.get("TF_CONFIG"):
             raise UserError("--strategy multiworker needs TF_CONFIG set on every worker (see the README)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()

@@ -36,3 +36,25 @@ def test_gan_trains_under_mirrored(mirrored):
     assert all(np.isfinite(v) for v in gan["logs"].values())
     # Non-saturating G loss and the D loss of a near-random start are both around log 2 per term.
     assert 0.5 < gan["logs"]["d_loss"] < 3.0 and 0.2 < gan["logs"]["g_loss"] < 3.0
+
+
+def test_train_py_multiworker_with_one_local_worker(tmp_path, tiny_mnist_dir):
+    """``--strategy multiworker`` end to end: one worker on loopback, as TF_CONFIG describes a cluster."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tf_config = {"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}}
+    proc = run([REPO / "train.py", "--model", "vae_mlp_2d", "--strategy", "multiworker", "--data-dir", tiny_mnist_dir,
+                "--epochs", "1", "--limit", "256", "--batch-size", "32", "--run-dir", tmp_path / "run",
+                "--export-dir", tmp_path / "exports"], env={"TF_CONFIG": json.dumps(tf_config)}, check=True)
+    assert '"strategy": "multiworker"' in proc.stdout
+    assert json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())["steps"] == 256 // 32
+    assert (tmp_path / "exports" / "vae_mlp_2d_mnist" / "1" / "saved_model.pb").is_file()
+
+
+def test_multiworker_without_tf_config_is_a_clear_error(tmp_path):
+    proc = run([REPO / "train.py", "--model", "vae_mlp_2d", "--strategy", "multiworker"], cwd=tmp_path,
+               env={"TF_CONFIG": ""})
+    assert proc.returncode == 2 and "TF_CONFIG" in proc.stderr and "Traceback" not in proc.stderr
