@@ -52,6 +52,8 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--limit", type=positive_int, help="train on the first N images only")
     p.add_argument("--seed", type=int, help="shuffling seed (default 0)")
     p.add_argument("--data-dir", help="directory holding the dataset's files (no fall-back when given)")
+    p.add_argument("--subset", help="char74k: fnt (fonts, default), hnd (handwritten) or img (natural images)")
+    p.add_argument("--attribute", help="celeba: the attribute used as a 2-class label, e.g. Male (1 -> 1, -1 -> 0)")
     p.add_argument("--run-dir", help="run directory (default runs/<model>_<dataset>_<timestamp>)")
     p.add_argument("--export-dir", help="export root (default saved_models)")
     p.add_argument("--no-export", dest="export", action="store_const", const=False, help="skip the SavedModel export")
@@ -80,8 +82,8 @@ def list_datasets(out=print) -> None:
     from keras_gen.data import describe_datasets
 
     for row in describe_datasets():
-        classes = row["classes"] if row["classes"] is not None else "-"
-        out(f"{row['name']:14s} {row['image_shape']:10s} classes {classes!s:4s} {row['source']}")
+        classes = row["classes"] if row["classes"] is not None else (row.get("classes_note") or "-")
+        out(f"{row['name']:14s} {row['image_shape']:10s} classes {classes!s:21s} {row['source']}")
 
 
 def run_train(args: argparse.Namespace, out=print) -> None:
@@ -93,7 +95,8 @@ def run_train(args: argparse.Namespace, out=print) -> None:
     if args.list_datasets:
         return list_datasets(out)
     overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "batch_size", "steps_per_epoch", "learning_rate",
-                                                "latent_dim", "image_size", "limit", "seed", "data_dir", "run_dir",
+                                                "latent_dim", "image_size", "limit", "seed", "data_dir", "subset",
+                                                "attribute", "run_dir",
                                                 "export_dir", "export", "strategy", "jit_compile")}
     if args.resume:
         run_dir = find_resume_dir(args.run_dir, args.model, args.dataset)

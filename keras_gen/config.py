@@ -38,6 +38,8 @@ class RunConfig:
     seed: int = 0
     data_dir: str | None = None
     limit: int | None = None
+    subset: str | None = None  # dataset option: Char74K's fnt, hnd or img
+    attribute: str | None = None  # dataset option: the CelebA attribute used as the class label
     run_dir: str | None = None
     export_dir: str = "saved_models"
     export: bool = True

@@ -135,6 +135,13 @@ class DatasetSpec:
     ``present(dir)`` says whether a directory holds the dataset's files; ``load(dir, split)``
     returns a ``tf.data.Dataset`` of ``(uint8 [H, W, C], int32 label)``; ``tfds_name`` (if any)
     is the TensorFlow Datasets fall-back, ``from_tfds`` adapts its elements to the same structure.
+
+    Optional, for datasets read from image files (:mod:`keras_gen.formats`): ``options`` names
+    the keyword options ``load`` accepts (``--subset``, ``--attribute``), passed as
+    ``load(dir, split, **options)`` and ``tfds_load(split, **options)`` (a TFDS fall-back that is
+    not ``as_supervised``); ``classes(dir, options)`` gives the class count of what was found
+    when it is not fixed (a folder's sub-directories); an image dimension ``None`` means "any";
+    ``classes_note`` and ``how_to_get`` are shown by ``--list-datasets``.
     """
 
     name: str
@@ -147,6 +154,11 @@ class DatasetSpec:
     tfds_name: str | None = None
     from_tfds: Callable | None = None
     system_names: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    tfds_load: Callable[..., tf.data.Dataset] | None = None
+    classes: Callable[[Path | None, dict], int | None] | None = None
+    classes_note: str = ""
+    how_to_get: str = ""
 
 
 _DATASETS: dict[str, DatasetSpec] = {}
@@ -226,17 +238,38 @@ class Source:
 
     spec: DatasetSpec
     directory: Path | None
+    options: dict = dataclasses.field(default_factory=dict)  # e.g. {"subset": "hnd"}; values not None
 
     @property
     def location(self) -> str:
         return str(self.directory) if self.directory else f"tensorflow-datasets:{self.spec.tfds_name}"
 
+    @property
+    def num_classes(self) -> int | None:
+        """Classes of the data found (a folder's sub-directories), else the spec's fixed count."""
+        if self.spec.classes is not None:
+            return self.spec.classes(self.directory, self.options)
+        return self.spec.num_classes
+
     def load(self, split: str = "train") -> tf.data.Dataset:
         if self.directory is not None:
-            return self.spec.load(self.directory, split)
-        import tensorflow_datasets as tfds  # imported lazily: slow, and only this path needs it
+            return self.spec.load(self.directory, split, **self.options)
+        try:
+            if self.spec.tfds_load is not None:
+                return self.spec.tfds_load(split, **self.options)
+            import tensorflow_datasets as tfds  # imported lazily: slow, and only this path needs it
 
-        ds = tfds.load(self.spec.tfds_name, split=split, as_supervised=True, shuffle_files=False)
+            ds = tfds.load(self.spec.tfds_name, split=split, as_supervised=True, shuffle_files=False)
+        except UserError:
+            raise
+        except Exception as err:  # no network, TFDS missing a dependency, a failed download
+            reason = (str(err).strip().splitlines() or [""])[0][:200]
+            searched = ", ".join(str(d) for d in candidate_dirs(self.spec))
+            raise UserError(
+                f"dataset {self.spec.name} is not on this machine (searched {searched}) and TensorFlow "
+                f"Datasets could not get '{self.spec.tfds_name}' ({type(err).__name__}: {reason}); "
+                f"pass --data-dir DIR holding {self.spec.layout}"
+            ) from None
         return ds.map(self.spec.from_tfds, num_parallel_calls=AUTOTUNE)
 
 
@@ -251,21 +284,31 @@ def candidate_dirs(spec: DatasetSpec) -> list[Path]:
     return dirs
 
 
-def find_source(name: str, data_dir: str | os.PathLike | None = None, *, allow_download: bool = True) -> Source:
-    """Locate dataset ``name``; see the module docstring for the order."""
+def find_source(name: str, data_dir: str | os.PathLike | None = None, *, allow_download: bool = True,
+                options: dict | None = None) -> Source:
+    """Locate dataset ``name``; see the module docstring for the order.
+
+    ``options`` (``{"subset": ..., "attribute": ...}``; ``None`` values = not given) are checked
+    against the options the dataset takes and passed to its loader.
+    """
     spec = get_dataset_spec(name)
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    for key in options:
+        if key not in spec.options:
+            takes = ", ".join(f"--{o.replace('_', '-')}" for o in spec.options) or "no dataset options"
+            raise UserError(f"dataset {name} does not take --{key.replace('_', '-')} (it takes {takes})")
     if data_dir is not None:
         directory = Path(data_dir).expanduser()
         if not directory.is_dir():
             raise UserError(f"--data-dir {directory} does not exist; expected a directory with {spec.layout}")
         if not spec.present(directory):
             raise UserError(f"--data-dir {directory} does not hold {name}: expected {spec.layout}")
-        return Source(spec, directory)
+        return Source(spec, directory, options)
     for directory in candidate_dirs(spec):
         if directory.is_dir() and spec.present(directory):
-            return Source(spec, directory)
+            return Source(spec, directory, options)
     if allow_download and spec.tfds_name:
-        return Source(spec, None)
+        return Source(spec, None, options)
     searched = ", ".join(str(d) for d in candidate_dirs(spec))
     raise UserError(f"dataset {name} not found (searched {searched}); pass --data-dir DIR holding {spec.layout}")
 
@@ -275,14 +318,20 @@ def describe_datasets() -> list[dict]:
     rows = []
     for name in dataset_names():
         spec = _DATASETS[name]
+        classes = spec.num_classes
         try:
-            found = find_source(name, allow_download=False).location
+            source = find_source(name, allow_download=False)
+            found, classes = source.location, source.num_classes
         except UserError:
-            found = f"not found locally; TFDS '{spec.tfds_name}' downloads it" if spec.tfds_name else "not found"
+            if spec.how_to_get:
+                found = f"not found; {spec.how_to_get}"
+            else:
+                found = f"not found locally; TFDS '{spec.tfds_name}' downloads it" if spec.tfds_name else "not found"
         h, w, c = spec.image_shape
+        shape = f"{h}x{w}x{c}" if h and w else f"any x{c}"
         rows.append(
-            {"name": name, "image_shape": f"{h}x{w}x{c}", "classes": spec.num_classes, "source": found,
-             "description": spec.description}
+            {"name": name, "image_shape": shape, "classes": classes, "classes_note": spec.classes_note,
+             "source": found, "description": spec.description}
         )
     return rows
 
@@ -320,6 +369,18 @@ def prepare_image(image, *, image_shape: tuple[int, int, int]):
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
+MEMORY_CACHE_FRACTION = 0.25  # of physical memory: the shuffle buffer may hold as much again
+
+
+def memory_cache_budget() -> int:
+    """Bytes of decoded images :func:`build_train_set` may cache in memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return int(total * MEMORY_CACHE_FRACTION)
+
+
 def build_train_set(
     source: tf.data.Dataset,
     *,
@@ -331,24 +392,40 @@ def build_train_set(
     repeat: bool = False,
     shuffle: bool = True,
     drop_remainder: bool = True,
+    cache_dir: str | os.PathLike | None = None,
 ) -> tf.data.Dataset:
     """``(uint8 image, label)`` elements -> shuffled, batched ``(float images, int32 labels)``.
 
-    Images are fitted to ``image_shape`` per element (parallel map), cached in memory at their
-    final uint8 size, shuffled with ``seed`` each epoch, batched, scaled to ``value_range`` per
-    batch (one vectorized op), and prefetched so the model never waits for input.
+    Images are fitted to ``image_shape`` per element (parallel map), cached at their final uint8
+    size (in memory when that takes at most :func:`memory_cache_budget` bytes, else in a file
+    cache under ``cache_dir``, else not at all), shuffled with ``seed`` each epoch, batched,
+    scaled to ``value_range`` per batch (one vectorized op), and prefetched so the model never
+    waits for input. Elements decoded from files (dynamic shape) that fail to decode are skipped.
     """
     if limit is not None:
         source = source.take(limit)
+    n = int(source.cardinality())  # before ignore_errors, which makes it unknown
     element_shape = tuple(source.element_spec[0].shape)
     if element_shape != tuple(image_shape):
         source = source.map(
             lambda x, y: (prepare_image(x, image_shape=image_shape), y), num_parallel_calls=AUTOTUNE,
             deterministic=True,
         )
-    ds = source.cache()
+    if None in element_shape:  # decoded from image files: one corrupt file must not end training
+        source = source.ignore_errors(log_warning=True)
+    nbytes = n * int(np.prod(image_shape)) if n > 0 else 0
+    if nbytes <= memory_cache_budget():
+        ds = source.cache()
+    elif cache_dir is not None:
+        cache_dir = Path(cache_dir)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create the data cache {cache_dir}: {err.strerror or err}") from None
+        ds = source.cache(str(cache_dir / "images"))
+    else:
+        ds = source
     if shuffle:
-        n = int(ds.cardinality())
         buffer = n if 0 < n <= 100_000 else 10_000
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -363,3 +440,6 @@ def count_examples(source: tf.data.Dataset, limit: int | None = None) -> int:
     if n < 0:  # unknown (e.g. a filtered file list): count once
         n = int(source.reduce(0, lambda count, _: count + 1))
     return n if limit is None else min(n, limit)
+
+
+import keras_gen.formats  # noqa: E402,F401  (registers cifar10, celeba, char74k, folder)
