@@ -73,7 +73,7 @@ def build_model(config: RunConfig, *, num_classes: int | None):
     if entry.conditional:
         if num_classes is None:
             raise UserError(f"model {config.model} is conditional and needs class labels; dataset "
-                            f"{config.dataset} has none: pick a labelled dataset")
+                            f"{config.dataset} has none: pick a labelled dataset (for celeba pass --attribute, e.g. Male)")
         overrides["num_classes"] = num_classes
     return entry.build(**overrides)
 
