@@ -127,6 +127,9 @@ def main(argv=None) -> int:
     """``keras-gen COMMAND ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"train": lambda rest: train_main(rest, prog="keras-gen train")}
+    commands["sample"] = lambda rest: __import__("keras_gen.serving").serving.sample_main(rest)
+    commands["interpolate"] = lambda rest: __import__("keras_gen.serving").serving.interpolate_main(rest)
+    commands["export"] = lambda rest: __import__("keras_gen.export").export.export_main(rest)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         known = ", ".join(commands)
         if argv and argv[0] not in ("-h", "--help"):

@@ -122,6 +122,8 @@ def resolve_config(model: str, **overrides) -> RunConfig:
     check_keys(overrides)
     dataset = overrides.pop("dataset", entry.dataset)
     spec = get_dataset_spec(dataset)
+    for key, value in entry.defaults_for(dataset).items():  # e.g. vae_deconv: latent 2 on MNIST, 300 elsewhere
+        overrides.setdefault(key, value)
     h, w, _ = entry.image_shape
     if image_size is not None:
         h = w = image_size

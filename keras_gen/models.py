@@ -194,15 +194,17 @@ class GAN(GenerativeModel):
         super().compile(jit_compile=jit_compile, **kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+        # Create the slots now, in the strategy's scope: created lazily inside the replica function,
+        # Adam/RMSprop slots fail under MirroredStrategy ("must feed a value for placeholder").
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
 
     def get_compile_config(self):
         return {"g_optimizer": _serialize(self.g_optimizer), "d_optimizer": _serialize(self.d_optimizer)}
 
     def compile_from_config(self, config):
+        # compile builds the slots, so the saved optimizer state (moments, step count) loads into them.
         self.compile(g_optimizer=_deserialize(config["g_optimizer"]), d_optimizer=_deserialize(config["d_optimizer"]))
-        # Build the slots now so the saved optimizer state (moments, step count) loads into them.
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
 
     @property
     def sub_networks(self):

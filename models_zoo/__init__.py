@@ -39,6 +39,13 @@ class ZooEntry:
     conditional: bool = False
     jit_compile: bool = False  # chosen per model by measurement (benchmarks/train_speed.py)
     summary: str = ""
+    # Run-config defaults that depend on the dataset: {dataset: {key: value}}, "*" for any other
+    # dataset, e.g. {"mnist": {"latent_dim": 2}, "*": {"latent_dim": 300}} (Dietrich §II.D).
+    dataset_defaults: dict = dataclasses.field(default_factory=dict)
+
+    def defaults_for(self, dataset: str) -> dict:
+        """The run-config defaults this model takes on ``dataset`` (before the user's overrides)."""
+        return dict(self.dataset_defaults.get(dataset, self.dataset_defaults.get("*", {})))
 
     def build(self, **overrides):
         accepted = inspect.signature(self.builder).parameters
@@ -54,7 +61,9 @@ class ZooEntry:
 
 
 _REGISTRY: dict[str, ZooEntry] = {}
-_MODULES = ("models_zoo.dcgan", "models_zoo.vae_conv", "models_zoo.mlp")
+_MODULES = ("models_zoo.dcgan", "models_zoo.vae_conv", "models_zoo.mlp", "models_zoo.ponnuru_mlp",
+            "models_zoo.dcgan32", "models_zoo.dcgan_upsample", "models_zoo.wgan", "models_zoo.acgan",
+            "models_zoo.cgan", "models_zoo.vae_deconv", "models_zoo.faces")
 
 
 def register(name: str, **info):

@@ -1,0 +1,127 @@
+"""Auxiliary-classifier GANs: Odena, Olah & Shlens 2017, "Conditional Image Synthesis with
+Auxiliary Classifier GANs".
+
+Dietrich et al. (report 003) §III.C: the generator gets the class label as a second input; the
+discriminator gets a second task, predicting the class, with the loss L_c (eq. 7) of the class
+prediction on real *and* generated images added for both networks. §V.A.2 puts the same head on a
+Wasserstein critic ("Auxiliary WGAN", :class:`ACWGAN`).
+
+The discriminator network takes images only and returns ``[real/fake logit [B, 1], class logits
+[B, K]]``; the softmax and sigmoid of the reports' networks live in the losses.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_gen.models import GAN, PACKAGE, average_over_global_batch
+from keras_gen.wgan import WGAN, class_cross_entropy, class_hits
+
+
+class AuxiliaryClassifierMixin:
+    """What ACGAN and ACWGAN share: a two-headed discriminator that never sees the label."""
+
+    def _check_classes(self):
+        if self.num_classes is None or self.num_classes < 2:
+            raise ValueError(f"an auxiliary-classifier GAN needs num_classes >= 2, got {self.num_classes}")
+        self.class_acc_tracker = keras.metrics.Mean(name="class_acc")  # the head's accuracy on real images
+
+    def discriminate(self, images, labels=None, training=False):
+        """Real/fake logit (or critic score) ``[B, 1]``; the label is not an input of this discriminator."""
+        return self.discriminator(images, training=training)[0]
+
+    def classify(self, images, training=False):
+        """Class logits ``[B, K]`` of the auxiliary head."""
+        return self.discriminator(images, training=training)[1]
+
+    def _update_class_trackers(self, class_logits, labels):
+        self.class_acc_tracker.update_state(class_hits(class_logits, labels))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ACGAN(AuxiliaryClassifierMixin, GAN):
+    """AC-GAN: BCE real/fake loss plus the auxiliary class cross-entropy for both networks.
+
+    * Discriminator loss per example: -log D(x) - log(1 - D(G(z, c'))) + CE(x, c) + CE(G(z, c'), c'),
+      c the real labels, c' labels drawn uniformly (Odena et al. eq. 2-3: D maximises L_S + L_C).
+    * Generator loss: the GAN objective (``generator_loss``, non-saturating by default) + CE(G(z, c'), c')
+      (G maximises L_C - L_S).
+
+    Logged: ``d_loss``, ``g_loss``, ``d_real``, ``d_fake`` and ``class_acc`` (the head on real images).
+    ``score(images, label)`` is the probability that ``images`` are real; the label is not used.
+    """
+
+    def __init__(self, generator, discriminator, *, latent_dim, image_shape, value_range="minus_one_one",
+                 num_classes=None, **kwargs):
+        super().__init__(generator, discriminator, latent_dim=latent_dim, image_shape=image_shape,
+                         value_range=value_range, num_classes=num_classes, **kwargs)
+        self._check_classes()
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.class_acc_tracker]
+
+    def train_step(self, data):
+        real_all, labels_all = self.split_batch(data)
+        real_chunks = tf.split(real_all, self.d_steps) if self.d_steps > 1 else [real_all]
+        label_chunks = tf.split(labels_all, self.d_steps) if self.d_steps > 1 else [labels_all]
+        batch = tf.shape(real_chunks[0])[0]
+        for real, labels in zip(real_chunks, label_chunks):  # d_steps discriminator steps, unrolled
+            z = self.random_latent(batch)  # [B, latent]
+            fake_labels = self.random_labels(batch)  # [B]
+            with tf.GradientTape() as tape:
+                fake = self.generate(z, fake_labels, training=True)  # [B, H, W, C]
+                real_logits, real_classes = self.discriminator(real, training=True)  # [B, 1], [B, K]
+                fake_logits, fake_classes = self.discriminator(fake, training=True)
+                d_loss = (self.discriminator_loss(real_logits, fake_logits)  # [B]
+                          + class_cross_entropy(real_classes, labels) + class_cross_entropy(fake_classes, fake_labels))
+                d_objective = average_over_global_batch(d_loss)
+            grads = tape.gradient(d_objective, self.discriminator.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+
+        z = self.random_latent(batch)
+        g_labels = self.random_labels(batch)
+        with tf.GradientTape() as tape:
+            fake = self.generate(z, g_labels, training=True)
+            fake_logits_g, fake_classes_g = self.discriminator(fake, training=True)
+            g_loss = self.generator_objective(fake_logits_g) + class_cross_entropy(fake_classes_g, g_labels)  # [B]
+            g_objective = average_over_global_batch(g_loss)
+        grads = tape.gradient(g_objective, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+
+        # Trackers take per-example values: their means are right under any number of replicas.
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
+        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
+        self._update_class_trackers(real_classes, labels)
+        return {m.name: m.result() for m in self.metrics}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ACWGAN(AuxiliaryClassifierMixin, WGAN):
+    """Auxiliary WGAN (Dietrich §V.A.2): a Wasserstein critic with an auxiliary class head.
+
+    Critic loss per example: D(G(z, c')) - D(x) + CE(x, c) + CE(G(z, c'), c') (+ the gradient
+    penalty when ``gp_weight`` is set); generator loss: -D(G(z, c')) + CE(G(z, c'), c'); c' drawn
+    uniformly. Weight clipping (``clip_value``) clips the class head too, as it clips every
+    critic weight in Arjovsky et al. Logged: the :class:`WGAN` metrics plus ``class_acc``.
+    """
+
+    def __init__(self, generator, critic, *, latent_dim, image_shape, value_range="minus_one_one", num_classes=None,
+                 **kwargs):
+        super().__init__(generator, critic, latent_dim=latent_dim, image_shape=image_shape, value_range=value_range,
+                         num_classes=num_classes, **kwargs)
+        self._check_classes()
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.class_acc_tracker]
+
+    def critic_outputs(self, images, labels=None, training=False):
+        scores, class_logits = self.discriminator(images, training=training)  # [B, 1], [B, K]
+        return scores[:, 0], class_logits
+
+    def fake_labels(self, real_labels, batch):
+        return self.random_labels(batch)

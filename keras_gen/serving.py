@@ -1,0 +1,250 @@
+"""Use an export the way a server does: ``tf.saved_model.load`` and its signatures, no model code.
+
+``keras-gen sample`` and ``keras-gen interpolate`` are built on :class:`LoadedExport`, so they work
+on any export (this machine's or a copied one) without ``models_zoo`` or ``keras_gen.models``:
+
+* :meth:`LoadedExport.sample`: the ``sample`` signature, seeds (+ labels) -> images in [0, 1].
+* :meth:`LoadedExport.interpolate`: the ``latent`` signature gives each seed's latent, the
+  latents are interpolated linearly or spherically (slerp, which keeps interpolants at the norm a
+  Gaussian prior puts its mass at: White 2016, "Sampling Generative Networks", §2.1), and the
+  ``generate`` signature draws them.
+
+Inputs are checked before TensorFlow sees them: seeds must be integers in int32's range, labels
+integers in ``[0, num_classes)`` for conditional models and absent otherwise; anything else is a
+:class:`~keras_gen.errors.UserError` naming the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from keras_gen.errors import UserError
+
+METADATA_FILE = "keras_gen.json"  # written by keras_gen.export into <version>/assets/
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+IMAGE_FORMATS = ("png", "npy")
+
+
+def resolve_export_path(path: str | os.PathLike) -> Path:
+    """An export version directory: ``path`` itself, or the newest numbered version under it."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted((int(p.name), p) for p in path.iterdir()
+                      if p.is_dir() and re.fullmatch(r"\d+", p.name) and (p / "saved_model.pb").is_file()) \
+        if path.is_dir() else []
+    if versions:
+        return versions[-1][1]
+    raise UserError(f"{path} is not an export (no saved_model.pb in it or in a numbered version under it); "
+                    "pass saved_models/<model>_<dataset>[/<version>]")
+
+
+def _integer_array(values, *, what: str, example: str) -> np.ndarray:
+    """``values`` as a 1-d int32 array, or a UserError when they are not integers in int32's range."""
+    array = np.asarray(values.numpy() if isinstance(values, tf.Tensor) else values)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.dtype.kind not in "iu":
+        raise UserError(f"{what} must be integers (int32), got dtype {array.dtype}; pass e.g. {example}")
+    if array.ndim != 1 or array.size == 0:
+        raise UserError(f"{what} must be a non-empty 1-d batch, got shape {list(array.shape)}; pass e.g. {example}")
+    if array.min() < INT32_MIN or array.max() > INT32_MAX:
+        raise UserError(f"{what} must fit in int32 ({INT32_MIN}..{INT32_MAX}), got {array.min()}..{array.max()}")
+    return array.astype(np.int32)
+
+
+def seed_batch(seeds) -> np.ndarray:
+    """``[B]`` int32 seeds from any integer sequence or array; a UserError for anything else."""
+    return _integer_array(seeds, what="seeds", example="np.arange(8, dtype=np.int32)")
+
+
+def spherical_interpolation(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """slerp from ``z0`` to ``z1`` ([latent] each) at fractions ``t`` ([S]) -> ``[S, latent]``; the
+    great-circle path (Shoemake 1985), scaled like White 2016; linear where the two are parallel."""
+    n0, n1 = np.linalg.norm(z0), np.linalg.norm(z1)
+    cos = float(np.dot(z0, z1) / max(n0 * n1, 1e-12))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return linear_interpolation(z0, z1, t)
+    t = t[:, None]
+    return (np.sin((1.0 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
+
+
+def linear_interpolation(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``(1 - t) z0 + t z1``: ``[latent], [latent], [S] -> [S, latent]``."""
+    t = t[:, None]
+    return (1.0 - t) * z0 + t * z1
+
+
+class LoadedExport:
+    """A keras_gen SavedModel loaded with ``tf.saved_model.load``, plus its ``keras_gen.json``."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = resolve_export_path(path)
+        meta_path = self.path / "assets" / METADATA_FILE
+        if not meta_path.is_file():
+            raise UserError(f"{self.path} is a SavedModel but not a keras_gen export (no assets/{METADATA_FILE}); "
+                            "export it with keras-gen export RUN_DIR")
+        self.metadata = json.loads(meta_path.read_text())
+        try:
+            self.module = tf.saved_model.load(str(self.path))
+        except (OSError, ValueError, tf.errors.OpError) as err:
+            raise UserError(f"cannot load the SavedModel {self.path}: {str(err).splitlines()[0]}; "
+                            "re-export it with keras-gen export RUN_DIR") from None
+
+    @property
+    def name(self) -> str:
+        return f"{self.metadata['model']}_{self.metadata['dataset']}"
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.metadata.get("num_classes")
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.metadata["latent_dim"])
+
+    def signature(self, name: str):
+        if name not in self.module.signatures:
+            hint = "; re-export it with keras-gen export RUN_DIR" if name == "latent" else ""
+            raise UserError(f"export {self.path} has no {name!r} signature (it has "
+                            f"{', '.join(sorted(self.module.signatures))}){hint}")
+        return self.module.signatures[name]
+
+    def label_batch(self, labels, batch_size: int) -> np.ndarray | None:
+        """``[B]`` int32 labels for a conditional model (default: position % classes), None otherwise."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise UserError(f"model {self.metadata['model']} is not conditional; drop the label")
+            return None
+        if labels is None:
+            return (np.arange(batch_size) % self.num_classes).astype(np.int32)
+        array = _integer_array(labels, what="labels", example="np.zeros(8, dtype=np.int32)")
+        if array.size == 1:
+            array = np.repeat(array, batch_size)
+        if array.size != batch_size:
+            raise UserError(f"got {array.size} labels for {batch_size} seeds; pass one label, or one per seed")
+        bad = array[(array < 0) | (array >= self.num_classes)]
+        if bad.size:
+            raise UserError(f"label {int(bad[0])} is out of range: model {self.metadata['model']} has "
+                            f"{self.num_classes} classes (0..{self.num_classes - 1})")
+        return array
+
+    def _with_labels(self, inputs: dict, labels, batch_size: int) -> dict:
+        labels = self.label_batch(labels, batch_size)
+        return inputs if labels is None else {**inputs, "label": tf.constant(labels)}
+
+    def sample(self, seeds, labels=None) -> np.ndarray:
+        """``[B]`` integer seeds (+ labels) -> ``[B, H, W, C]`` float32 images in [0, 1]."""
+        seeds = seed_batch(seeds)
+        inputs = self._with_labels({"seed": tf.constant(seeds)}, labels, len(seeds))
+        return self.signature("sample")(**inputs)["images"].numpy()
+
+    def latent(self, seeds) -> np.ndarray:
+        """``[B]`` integer seeds -> ``[B, latent]``: the latents ``sample`` draws for them."""
+        return self.signature("latent")(seed=tf.constant(seed_batch(seeds)))["z"].numpy()
+
+    def generate(self, z, labels=None) -> np.ndarray:
+        """``[B, latent]`` latents (+ labels) -> ``[B, H, W, C]`` images in [0, 1]."""
+        z = np.asarray(z)
+        if z.dtype.kind != "f" or z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise UserError(f"latents must be a float array of shape [B, {self.latent_dim}], got "
+                            f"{z.dtype} {list(z.shape)}")
+        inputs = self._with_labels({"z": tf.constant(z.astype(np.float32))}, labels, len(z))
+        return self.signature("generate")(**inputs)["images"].numpy()
+
+    def interpolate(self, from_seed: int, to_seed: int, *, steps: int = 10, label=None,
+                    spherical: bool = False) -> np.ndarray:
+        """``steps`` images on the path between two seeds' latents: ``[steps, H, W, C]``."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise UserError(f"steps must be an integer of at least 2, got {steps!r}")
+        z0, z1 = self.latent([from_seed, to_seed])
+        t = np.linspace(0.0, 1.0, int(steps), dtype=np.float64)
+        path = (spherical_interpolation if spherical else linear_interpolation)(z0.astype(np.float64),
+                                                                                 z1.astype(np.float64), t)
+        labels = None if label is None else [label]
+        if self.num_classes is not None and label is None:
+            labels = [0]
+        return self.generate(path.astype(np.float32), labels)
+
+
+def load_export(path: str | os.PathLike) -> LoadedExport:
+    """Load ``path`` (an export version, or a model directory: its newest version)."""
+    return LoadedExport(path)
+
+
+def write_images(path: str | os.PathLike, images: np.ndarray, *, fmt: str | None = None,
+                 rows: int | None = None) -> Path:
+    """Write ``[N, H, W, C]`` images: a PNG grid (``rows`` rows; square by default) or the array as
+    ``.npy``; ``fmt`` defaults to ``npy`` for a ``.npy`` path and ``png`` otherwise."""
+    from keras_gen.callbacks import image_grid, save_png
+    from keras_gen.fileio import atomic_path
+
+    path = Path(path)
+    fmt = fmt or ("npy" if path.suffix.lower() == ".npy" else "png")
+    if fmt not in IMAGE_FORMATS:
+        raise UserError(f"unknown image format {fmt!r}; expected one of {', '.join(IMAGE_FORMATS)}")
+    try:
+        if fmt == "npy":
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, images.astype(np.float32))
+        else:
+            save_png(path, image_grid(images, rows=rows))
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror or err}; pass a writable --out") from None
+    return path
+
+
+# ------------------------------------------------------------------------------ command lines
+def _parser(prog: str, description: str):
+    from keras_gen.cli import OneLineParser
+
+    p = OneLineParser(prog=prog, description=description)
+    p.add_argument("path", metavar="PATH", help="an export: saved_models/<model>_<dataset>[/<version>] "
+                                                "(a model directory means its newest version)")
+    p.add_argument("--label", type=int, help="class label for conditional models")
+    p.add_argument("--out", required=True, help="output file (.png grid, or .npy array)")
+    p.add_argument("--format", dest="fmt", choices=IMAGE_FORMATS,
+                   help="png or npy (default: npy for a .npy --out, png otherwise)")
+    return p
+
+
+def sample_main(argv=None, prog: str = "keras-gen sample") -> int:
+    from keras_gen.cli import positive_int
+    from keras_gen.errors import exit_on_user_error
+
+    p = _parser(prog, "Draw images from an export's sample signature (seeds S..S+n-1) into a grid.")
+    p.add_argument("--n", type=positive_int, default=64, help="number of images (64)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (0); image i uses seed S+i")
+    args = p.parse_args(argv)
+    with exit_on_user_error(prog):
+        if args.seed < INT32_MIN or args.seed + args.n - 1 > INT32_MAX:
+            raise UserError(f"seeds {args.seed}..{args.seed + args.n - 1} do not fit in int32; pick a smaller --seed")
+        export = load_export(args.path)
+        seeds = np.arange(args.seed, args.seed + args.n, dtype=np.int64)
+        images = export.sample(seeds, None if args.label is None else [args.label])
+        print(write_images(args.out, images, fmt=args.fmt))
+    return 0
+
+
+def interpolate_main(argv=None, prog: str = "keras-gen interpolate") -> int:
+    from keras_gen.errors import exit_on_user_error
+
+    p = _parser(prog, "Images along the latent path between two seeds (linear, or --spherical), in one row.")
+    p.add_argument("--from-seed", type=int, required=True, help="seed at the start")
+    p.add_argument("--to-seed", type=int, required=True, help="seed at the end")
+    p.add_argument("--steps", type=int, default=10, help="images on the path, ends included (10; at least 2)")
+    p.add_argument("--spherical", action="store_true", help="spherical interpolation (slerp) instead of linear")
+    args = p.parse_args(argv)
+    with exit_on_user_error(prog):
+        export = load_export(args.path)
+        images = export.interpolate(args.from_seed, args.to_seed, steps=args.steps, label=args.label,
+                                    spherical=args.spherical)
+        print(write_images(args.out, images, fmt=args.fmt, rows=1))
+    return 0
