@@ -38,7 +38,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gen.data import find_source, get_dataset_spec
+from keras_gen.config import EVAL_EXTRACTORS
+from keras_gen.data import find_source, get_dataset_spec, prepare_image
 from keras_gen.errors import UserError
 from keras_gen.fileio import atomic_path, write_json
 
@@ -62,7 +63,7 @@ def cache_root() -> Path:
 
 
 def _shape_text(shape) -> str:
-    return "x".join(str(int(d)) for d in shape)
+    return "x".join("?" if d is None else str(int(d)) for d in shape)
 
 
 def crop_offsets(image_shape, target_shape) -> tuple[int, int] | None:
@@ -184,17 +185,19 @@ class Evaluator:
         """Class probabilities ``[N, C]`` (softmax)."""
         return self.features_and_probs(images, batch_size=batch_size)[1]
 
-    def dataset_features(self, dataset: str, split: str, *, data_dir=None, limit: int | None = None) -> dict:
-        """Features, probabilities and labels of a real dataset split (the first ``limit`` images):
+    def dataset_features(self, source, split: str, *, image_shape=None, limit: int | None = None) -> dict:
+        """Features, probabilities and labels of a real dataset split (the first ``limit`` images),
+        each image fitted to ``image_shape`` as training fits it (:func:`keras_gen.data.prepare_image`):
         ``{"features": [N, D], "probs": [N, C], "labels": [N], "source": where}``.
 
-        Cached in ``cache_dir`` as ``features-<dataset>-<split>[-limitN].npz`` (recomputed when the
+        ``source`` is a :class:`keras_gen.data.Source` (or a dataset name, found the usual way).
+        Cached in ``cache_dir`` per dataset, options, split, shape and limit (recomputed when the
         dataset is found somewhere else), so the 60,000 MNIST training images are pushed through
         the network once, not at every evaluation.
         """
-        source = find_source(dataset, data_dir)
-        name = f"features-{dataset}-{split}" + (f"-limit{limit}" if limit is not None else "") + ".npz"
-        path = None if self.cache_dir is None else self.cache_dir / name
+        source = find_source(source) if isinstance(source, str) else source
+        path = None if self.cache_dir is None else \
+            self.cache_dir / f"features-{source_key(source, image_shape)}-{split}{_limit_suffix(limit)}.npz"
         if path is not None and path.is_file():
             try:
                 with np.load(path) as cached:
@@ -203,7 +206,7 @@ class Evaluator:
                                 "source": source.location}
             except (OSError, ValueError, KeyError):
                 pass  # unreadable: recompute and overwrite
-        images, labels = _load_split(source, split, limit)
+        images, labels = load_split(source, split, image_shape=image_shape, limit=limit)
         features, probs = self.features_and_probs(images)
         if path is not None:
             with atomic_path(path) as tmp:
@@ -253,12 +256,39 @@ def domain_classifier(*, image_shape, num_classes: int, seed: int = 0) -> keras.
     return keras.Model(inputs, logits, name="domain_classifier")
 
 
-def _load_split(source, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _limit_suffix(limit: int | None) -> str:
+    return f"-limit{limit}" if limit is not None else ""
+
+
+def source_key(source, image_shape=None) -> str:
+    """A file-name-safe key for a dataset found with its options, at ``image_shape`` when that is
+    not the dataset's own size: ``mnist``, ``char74k-subset_hnd-32x32x1``."""
+    key = source.spec.name + "".join(f"-{k}_{v}" for k, v in sorted(source.options.items()))
+    if image_shape is not None and tuple(int(d) for d in image_shape) != tuple(source.spec.image_shape):
+        key += "-" + _shape_text(image_shape)
+    return key
+
+
+def load_split(source, split: str, *, image_shape=None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A split as arrays, ``(uint8 [N, *image_shape], int32 [N])``, each image fitted to
+    ``image_shape`` as training fits it (:func:`keras_gen.data.prepare_image`); the first ``limit``
+    images. Files that fail to decode are skipped, as in training."""
     ds = source.load(split)
     if limit is not None:
         ds = ds.take(limit)
+    element_shape = tuple(ds.element_spec[0].shape)
+    if image_shape is None:
+        if None in element_shape:
+            raise UserError(f"{source.spec.name} images have no fixed size; pass the image shape to evaluate at")
+        image_shape = element_shape
+    image_shape = tuple(int(d) for d in image_shape)
+    if element_shape != image_shape:
+        ds = ds.map(lambda x, y: (prepare_image(x, image_shape=image_shape), y),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if None in element_shape:
+        ds = ds.ignore_errors()
     images, labels = [], []
-    for x, y in ds.batch(8192).as_numpy_iterator():
+    for x, y in ds.batch(4096).prefetch(1).as_numpy_iterator():
         images.append(x)
         labels.append(y)
     if not images:
@@ -266,20 +296,45 @@ def _load_split(source, split: str, limit: int | None = None) -> tuple[np.ndarra
     return np.concatenate(images), np.concatenate(labels).astype(np.int32)
 
 
-def _evaluator_key(dataset: str, limit: int | None, epochs: int) -> str:
-    key = dataset
-    if limit is not None:
-        key += f"-limit{limit}"
+def domain_input_shape(spec, image_shape=None) -> tuple[int, int, int]:
+    """The image shape a domain classifier of dataset ``spec`` is trained at, for evaluating
+    images of ``image_shape``: the dataset's own size when the images have it (or are padded from
+    it: MNIST in 32x32), else ``image_shape`` itself (a model trained on resized images, or a
+    dataset without a fixed size). Channels must be the dataset's: anything else was not trained
+    on this dataset."""
+    native = tuple(spec.image_shape)
+    if image_shape is None:
+        if None in native:
+            raise UserError(f"dataset {spec.name} has images of any size; give the image shape to evaluate at")
+        return native
+    image_shape = tuple(int(d) for d in image_shape)
+    if len(image_shape) != 3 or image_shape[2] != native[2]:
+        raise UserError(
+            f"images are {_shape_text(image_shape)} but {spec.name} images are {_shape_text(native)}, so the "
+            f"{spec.name} domain classifier cannot judge them; evaluate against the dataset the model was trained "
+            "on (or use --extractor inception)")
+    if None not in native and crop_offsets(image_shape, native) is not None:
+        return native
+    return image_shape
+
+
+def _evaluator_key(source, image_shape, limit: int | None, epochs: int) -> str:
+    key = source_key(source, image_shape) + _limit_suffix(limit)
     if epochs != DOMAIN_DEFAULTS["epochs"]:
         key += f"-epochs{epochs}"
     return key
 
 
-def train_domain_classifier(dataset: str, *, data_dir=None, limit: int | None = None,
-                            epochs: int = DOMAIN_DEFAULTS["epochs"], seed: int = DOMAIN_DEFAULTS["seed"],
+def train_domain_classifier(dataset: str, *, data_dir=None, options: dict | None = None, image_shape=None,
+                            limit: int | None = None, epochs: int = DOMAIN_DEFAULTS["epochs"],
+                            seed: int = DOMAIN_DEFAULTS["seed"],
                             log: Callable[[str], None] | None = None) -> tuple[keras.Model, dict]:
     """Train :func:`domain_classifier` on ``dataset``'s training split and measure it on the full
     test split. Returns ``(model, record)``.
+
+    Images are fitted to ``image_shape`` (default: the dataset's own size; see
+    :func:`domain_input_shape`) as training fits them; ``options`` are the dataset's
+    (``{"subset": "hnd"}``, ``{"attribute": "Male"}``).
 
     Every fifth training image (indices 4, 9, 14, ...: 12,000 of MNIST's 60,000) is held out and
     recorded as ``held_out_every``: a classifier's features on its own training images can sit
@@ -295,23 +350,22 @@ def train_domain_classifier(dataset: str, *, data_dir=None, limit: int | None = 
     training it in the middle of another run changes nothing there), Adam with cosine decay from
     3e-3, batch 128.
     """
-    spec = get_dataset_spec(dataset)
-    if not spec.num_classes:
-        raise UserError(f"dataset {dataset} has no class labels, so no domain classifier can be trained; "
-                        "use the inception extractor")
-    source = find_source(dataset, data_dir)
-    x_train, y_train = _load_split(source, "train", limit)
+    source = find_source(dataset, data_dir, options=options)
+    if not source.num_classes:
+        raise UserError(f"dataset {dataset} has no class labels here, so no domain classifier can be trained; "
+                        "use --extractor inception (or, for celeba, --attribute)")
+    image_shape = domain_input_shape(source.spec, image_shape)
+    x_train, y_train = load_split(source, "train", image_shape=image_shape, limit=limit)
     held_out_every = None
     if limit is None and len(x_train) >= 2 * HELD_OUT_EVERY:
         held_out_every = HELD_OUT_EVERY
         keep = np.arange(len(x_train)) % held_out_every != held_out_every - 1
         x_train, y_train = x_train[keep], y_train[keep]
-    x_test, y_test = _load_split(source, "test")
+    x_test, y_test = load_split(source, "test", image_shape=image_shape)
     if y_train.min() < 0:
         raise UserError(f"dataset {dataset} at {source.location} has unlabelled images; "
                         "a domain classifier needs labels")
-    image_shape = tuple(int(d) for d in x_train.shape[1:])
-    model = domain_classifier(image_shape=image_shape, num_classes=spec.num_classes, seed=seed)
+    model = domain_classifier(image_shape=image_shape, num_classes=source.num_classes, seed=seed)
     batch_size = DOMAIN_DEFAULTS["batch_size"]
     steps = int(np.ceil(len(x_train) / batch_size)) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(DOMAIN_DEFAULTS["learning_rate"], steps)
@@ -334,10 +388,11 @@ def train_domain_classifier(dataset: str, *, data_dir=None, limit: int | None = 
     _, accuracy = model.evaluate(x_test.astype(np.float32) / 255.0, y_test, batch_size=1000, verbose=0)
     record = {
         "recipe_version": DOMAIN_RECIPE_VERSION,
-        "name": f"domain-classifier/{_evaluator_key(dataset, limit, epochs)}",
+        "name": f"domain-classifier/{_evaluator_key(source, image_shape, limit, epochs)}",
         "dataset": dataset,
+        "options": source.options,
         "image_shape": list(image_shape),
-        "num_classes": int(spec.num_classes),
+        "num_classes": int(source.num_classes),
         "test_accuracy": float(accuracy),
         "test_examples": int(len(x_test)),
         "train_examples": int(len(x_train)),
@@ -382,22 +437,26 @@ def _read_cached(directory: Path) -> tuple[keras.Model, dict] | None:
     return model, record
 
 
-def domain_evaluator(dataset: str, *, data_dir=None, limit: int | None = None,
-                     epochs: int = DOMAIN_DEFAULTS["epochs"], train_if_missing: bool = True,
+def domain_evaluator(dataset: str, *, data_dir=None, options: dict | None = None, image_shape=None,
+                     limit: int | None = None, epochs: int = DOMAIN_DEFAULTS["epochs"], train_if_missing: bool = True,
                      batch_size: int = 1000, log: Callable[[str], None] | None = None) -> Evaluator:
-    """The cached domain classifier of ``dataset`` (trained and cached first if missing).
+    """The cached domain classifier of ``dataset`` for images of ``image_shape`` (trained and
+    cached first if missing).
 
-    ``limit``/``epochs`` other than the defaults train a separate, separately named classifier
-    (``domain-classifier/mnist-limit3000``), never the default one.
+    ``limit``/``epochs`` other than the defaults, dataset ``options`` and image shapes other than
+    the dataset's own each train a separate, separately named classifier
+    (``domain-classifier/mnist-limit3000``, ``domain-classifier/char74k-subset_hnd-32x32x1``).
     """
-    get_dataset_spec(dataset)
-    directory = cache_root() / "evaluators" / _evaluator_key(dataset, limit, epochs)
+    source = find_source(dataset, data_dir, options=options)
+    input_shape = domain_input_shape(source.spec, image_shape)
+    directory = cache_root() / "evaluators" / _evaluator_key(source, input_shape, limit, epochs)
     cached = _read_cached(directory)
     if cached is None:
         if not train_if_missing:
             raise UserError(f"no trained {dataset} domain classifier in {directory}; run without --no-train "
                             "to train it (about a minute for MNIST)")
-        model, record = train_domain_classifier(dataset, data_dir=data_dir, limit=limit, epochs=epochs, log=log)
+        model, record = train_domain_classifier(dataset, data_dir=data_dir, options=options, image_shape=input_shape,
+                                                limit=limit, epochs=epochs, log=log)
         # The model first, the record last: a record on disk means a complete cache entry.
         with atomic_path(directory / CLASSIFIER_FILE) as tmp:
             model.save(tmp)
@@ -448,11 +507,11 @@ def inception_evaluator(*, allow_download: bool = True, batch_size: int = 100) -
 
 
 # --------------------------------------------------------------------------- entry point
-EXTRACTORS = ("domain", "inception")
+EXTRACTORS = EVAL_EXTRACTORS
 
 
 def get_evaluator(dataset: str, *, image_shape=None, extractor: str = "domain", data_dir=None,
-                  limit: int | None = None, epochs: int = DOMAIN_DEFAULTS["epochs"], train_if_missing: bool = True,
+                  options: dict | None = None, limit: int | None = None, epochs: int = DOMAIN_DEFAULTS["epochs"], train_if_missing: bool = True,
                   allow_download: bool = True, batch_size: int | None = None,
                   log: Callable[[str], None] | None = None) -> Evaluator:
     """The feature extractor for images of ``dataset`` shaped ``image_shape`` (checked up front).
@@ -467,15 +526,10 @@ def get_evaluator(dataset: str, *, image_shape=None, extractor: str = "domain", 
     if extractor == "inception":
         evaluator = inception_evaluator(allow_download=allow_download, batch_size=batch_size or 100)
     else:
-        spec = get_dataset_spec(dataset)
-        if image_shape is not None and crop_offsets(image_shape, spec.image_shape) is None:
-            raise UserError(
-                f"images are {_shape_text(image_shape)} but the {dataset} domain classifier takes "
-                f"{_shape_text(spec.image_shape)} images; evaluate against the dataset the model was trained on "
-                "(or use --extractor inception)"
-            )
-        evaluator = domain_evaluator(dataset, data_dir=data_dir, limit=limit, epochs=epochs,
-                                     train_if_missing=train_if_missing, batch_size=batch_size or 1000, log=log)
+        domain_input_shape(get_dataset_spec(dataset), image_shape)  # a mismatch fails before any training
+        evaluator = domain_evaluator(dataset, data_dir=data_dir, options=options, image_shape=image_shape, limit=limit,
+                                     epochs=epochs, train_if_missing=train_if_missing, batch_size=batch_size or 1000,
+                                     log=log)
     if image_shape is not None:
         evaluator.check_shape(image_shape)
     return evaluator

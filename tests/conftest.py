@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_DIR = REPO / "data" / "mnist"
+TRAIN_LIMIT = 2000  # the session's domain classifier: 2,000 MNIST training images, 3 epochs
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:
@@ -112,3 +113,36 @@ print(json.dumps(out))
 def load_in_plain_tensorflow(*paths) -> dict:
     proc = run(["-c", PLAIN_TF_LOADER, *paths], check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def evaluator_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("keras_gen_cache")
+
+
+@pytest.fixture(scope="session")
+def mnist_evaluator(evaluator_cache):
+    """The MNIST domain classifier trained once on 2,000 real training images (about 10 s)."""
+    from keras_gen import evaluators
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(evaluators.CACHE_ENV, str(evaluator_cache))
+        return evaluators.get_evaluator("mnist", image_shape=(28, 28, 1), limit=TRAIN_LIMIT)
+
+
+@pytest.fixture(scope="session")
+def default_slot_cache(tmp_path_factory, mnist_evaluator, evaluator_cache):
+    """A cache directory whose *default* MNIST classifier is the session's small one (its record
+    keeps its own name, domain-classifier/mnist-limit2000, which every figure then reports), so
+    commands run as a user would find a classifier without training the full one."""
+    import shutil
+
+    from keras_gen import evaluators
+
+    cache = tmp_path_factory.mktemp("default_slot_cache")
+    source = evaluator_cache / "evaluators" / f"mnist-limit{TRAIN_LIMIT}"
+    target = cache / "evaluators" / "mnist"
+    target.mkdir(parents=True)
+    for name in (evaluators.CLASSIFIER_FILE, evaluators.EVALUATOR_FILE):
+        shutil.copy(source / name, target / name)
+    return cache

@@ -17,7 +17,7 @@ import scipy.special
 from keras_gen import evaluators, metrics
 from keras_gen.errors import UserError
 
-TRAIN_LIMIT = 2000  # the session's domain classifier: 2,000 MNIST training images, 3 epochs
+from conftest import TRAIN_LIMIT
 
 
 # --------------------------------------------------------------------------- plain references
@@ -252,19 +252,6 @@ def test_too_few_samples_and_bad_arrays_are_one_line_user_errors():
 
 
 # --------------------------------------------------------------------------- the MNIST domain classifier
-@pytest.fixture(scope="session")
-def evaluator_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("keras_gen_cache")
-
-
-@pytest.fixture(scope="session")
-def mnist_evaluator(evaluator_cache):
-    """The MNIST domain classifier trained once on 2,000 real training images (about 10 s)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(evaluators.CACHE_ENV, str(evaluator_cache))
-        return evaluators.get_evaluator("mnist", image_shape=(28, 28, 1), limit=TRAIN_LIMIT)
-
-
 @pytest.fixture(scope="session")
 def real_features(mnist_evaluator, mnist_train, mnist_test):
     """Features and probabilities of 2,000 random test images and 2,000 training images that the
