@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -17,9 +18,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gen import __version__
+from keras_gen.errors import UserError
 from keras_gen.fileio import atomic_path, write_json
 
 LATEST = "latest.json"
+BEST = "best.json"
 
 
 def image_grid(images: np.ndarray, *, rows: int | None = None) -> np.ndarray:
@@ -113,6 +116,97 @@ def latest_checkpoint(directory: str | Path) -> dict | None:
     return info if Path(info["path"]).is_file() else None
 
 
+def find_checkpoint(run_dir: str | Path, which: str = "latest") -> dict:
+    """A run's checkpoint record with ``path`` added: ``latest``, ``best`` (kept by ``--keep-best``)
+    or an epoch number (``3`` or ``epoch-3``, while it is among the kept ones); else a UserError."""
+    directory = Path(run_dir) / "checkpoints"
+    if which == "latest":
+        name = LATEST
+    elif which == "best":
+        name = BEST
+    elif which.removeprefix("epoch-").isdigit():
+        name = f"epoch-{int(which.removeprefix('epoch-')):04d}.json"
+    else:
+        raise UserError(f"--checkpoint must be latest, best or an epoch number, got {which!r}")
+    record_path = directory / name
+    if not record_path.is_file():
+        kept = sorted(p.stem for p in directory.glob("epoch-*.json")) if directory.is_dir() else []
+        hint = {"latest": "train it for an epoch first",
+                "best": "train with --keep-best fid to keep one"}.get(which, f"kept: {', '.join(kept) or 'none'}")
+        what = "checkpoint" if which == "latest" else f"{which} checkpoint"
+        raise UserError(f"{run_dir} has no {what} (checkpoints/{name}); {hint}")
+    info = json.loads(record_path.read_text())
+    info["path"] = str(directory / info["file"])
+    if not Path(info["path"]).is_file():
+        raise UserError(f"{record_path} names {info['file']}, which is gone; pick another --checkpoint")
+    return info
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps the checkpoint of the epoch with the lowest ``monitor`` (e.g. ``fid``) as ``best.keras``
+    with ``best.json``, outside the rotation of :class:`AtomicCheckpoint` (place after it: the
+    epoch's file is copied, not saved again). The reports saw GAN samples degrade after looking
+    good; this keeps the good ones. A resumed run continues from the recorded best."""
+
+    def __init__(self, directory: str | Path, *, monitor: str = "fid"):
+        super().__init__()
+        self.directory = Path(directory)
+        self.monitor = monitor
+        self.best = math.inf
+        record = self.directory / BEST
+        if record.is_file():
+            self.best = json.loads(record.read_text())["logs"].get(monitor, math.inf)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)) or float(value) >= self.best:
+            return
+        self.best = float(value)
+        epoch_file = self.directory / f"epoch-{epoch + 1:04d}.keras"
+        with atomic_path(self.directory / "best.keras") as tmp:
+            shutil.copyfile(epoch_file, tmp)
+        info = json.loads((self.directory / f"epoch-{epoch + 1:04d}.json").read_text())
+        write_json(self.directory / BEST, {**info, "file": "best.keras", "monitor": self.monitor})
+
+
+class FrechetMonitor(keras.callbacks.Callback):
+    """Every ``every`` epochs, the FID of ``samples`` images from fixed seeds against the test
+    set's feature statistics, added to the epoch's logs as ``fid`` (so history.csv, TensorBoard
+    and the checkpoint records carry it). Uses :class:`keras_gen.metrics.FrechetDistance` with a
+    fixed reference; the seeds are the same every time, so epochs differ only by the model."""
+
+    SEED_BASE = 1 << 30  # far from the seeds of sample grids and of keras-gen evaluate
+
+    def __init__(self, evaluator, reference_statistics, *, every: int, samples: int, batch_size: int = 500):
+        super().__init__()
+        from keras_gen.metrics import FrechetDistance
+
+        self.evaluator = evaluator
+        self.every = every
+        self.samples = samples
+        self.batch_size = batch_size
+        self.metric = FrechetDistance(evaluator.feature_dim, reference=reference_statistics, name="fid")
+        self._sample = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        model = self.model
+        if self._sample is None:
+            spec = tf.TensorSpec([None], tf.int32)
+            self._sample = tf.function(model.sample, input_signature=[spec, spec]) if model.conditional else \
+                tf.function(lambda s: model.sample(s), input_signature=[spec])
+        self.metric.reset_state()
+        for start in range(0, self.samples, self.batch_size):
+            seeds = np.arange(start, min(start + self.batch_size, self.samples), dtype=np.int32) + self.SEED_BASE
+            if model.conditional:
+                images = self._sample(seeds, (seeds % model.num_classes).astype(np.int32))
+            else:
+                images = self._sample(seeds)
+            self.metric.update_state(fake_features=self.evaluator.features(images.numpy()))
+        logs["fid"] = float(self.metric.result())
+
+
 class SampleGrid(keras.callbacks.Callback):
     """After each epoch, a grid of images from fixed seeds: ``samples/epoch_NNNN.png`` and
     ``samples/latest.png``, plus an image summary in TensorBoard."""
@@ -164,6 +258,7 @@ class LossCurves(keras.callbacks.Callback):
     """Redraws ``loss_curves.png`` from ``history.csv`` after each epoch (place after HistoryCSV)."""
 
     SKIP = {"epoch", "epoch_seconds", "images_per_sec"}
+    QUALITY = ("fid",)  # drawn on a panel of their own: another scale than the losses
 
     def __init__(self, history_csv: str | Path, out: str | Path):
         super().__init__()
@@ -204,26 +299,46 @@ def _number(text) -> float:
         return float("nan")
 
 
-def plot_history(history_csv: str | Path, out: str | Path) -> None:
+def plot_history(history_csv: str | Path, out: str | Path | None = None, *, title: str | None = None):
+    """Draw ``history.csv``: the losses, and quality figures (FID) on a second panel when logged.
+    Writes a PNG to ``out`` atomically; without ``out``, returns the PNG's bytes (None when empty)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = read_history(history_csv)
     if not rows:
-        return
-    keys = [k for k in rows[0] if k not in LossCurves.SKIP]
+        return None
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    quality = [k for k in LossCurves.QUALITY if any(_number(r.get(k)) == _number(r.get(k)) for r in rows)]
+    losses = [k for k in columns if k not in LossCurves.SKIP and k not in LossCurves.QUALITY]
     epochs = [int(float(r["epoch"])) + 1 for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for key in keys:
-        values = [_number(r.get(key)) for r in rows]
-        ax.plot(epochs, values, marker="o" if len(rows) < 30 else None, label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("value")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    panels = [losses] + ([quality] if quality else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4), dpi=100, squeeze=False)
+    for ax, keys in zip(axes[0], panels):
+        for key in keys:
+            points = [(e, _number(r.get(key))) for e, r in zip(epochs, rows)]
+            points = [(e, v) for e, v in points if v == v]  # epochs without an evaluation are blank
+            ax.plot([e for e, _ in points], [v for _, v in points], marker="o" if len(rows) < 30 else None,
+                    label=key)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_ylabel("FID (lower is better)" if keys is quality else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
+    if out is None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+        return buffer.getvalue()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+    return None

@@ -63,6 +63,14 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     jit = p.add_mutually_exclusive_group()
     jit.add_argument("--jit", dest="jit_compile", action="store_const", const=True, help="XLA-compile train steps")
     jit.add_argument("--no-jit", dest="jit_compile", action="store_const", const=False, help="do not XLA-compile")
+    p.add_argument("--eval-every", type=positive_int, metavar="N",
+                   help="every N epochs, log the FID of --eval-samples samples to history.csv and TensorBoard")
+    p.add_argument("--eval-samples", type=positive_int, metavar="N", help="samples per FID evaluation (2000)")
+    p.add_argument("--eval-extractor", choices=("domain", "inception"),
+                   help="features for --eval-every: the dataset's domain classifier (default) or InceptionV3")
+    p.add_argument("--keep-best", choices=("fid",),
+                   help="keep the checkpoint with the lowest FID (checkpoints/best.keras) and export it; "
+                        "evaluates every epoch unless --eval-every says otherwise")
     p.add_argument("--summary", action="store_true", help="print each sub-network's summary and exit")
     p.add_argument("--list-models", action="store_true", help="list the zoo and exit")
     p.add_argument("--list-datasets", action="store_true", help="list datasets and where they are, and exit")
@@ -96,8 +104,9 @@ def run_train(args: argparse.Namespace, out=print) -> None:
         return list_datasets(out)
     overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "batch_size", "steps_per_epoch", "learning_rate",
                                                 "latent_dim", "image_size", "limit", "seed", "data_dir", "subset",
-                                                "attribute", "run_dir",
-                                                "export_dir", "export", "strategy", "jit_compile")}
+                                                "attribute", "run_dir", "export_dir", "export", "strategy",
+                                                "jit_compile", "eval_every", "eval_samples", "eval_extractor",
+                                                "keep_best")}
     if args.resume:
         run_dir = find_resume_dir(args.run_dir, args.model, args.dataset)
         config = resume_config(run_dir, {"model": args.model, **overrides})
@@ -130,6 +139,8 @@ def main(argv=None) -> int:
     commands["sample"] = lambda rest: __import__("keras_gen.serving").serving.sample_main(rest)
     commands["interpolate"] = lambda rest: __import__("keras_gen.serving").serving.interpolate_main(rest)
     commands["export"] = lambda rest: __import__("keras_gen.export").export.export_main(rest)
+    commands["evaluate"] = lambda rest: __import__("keras_gen.evaluation").evaluation.evaluate_main(rest)
+    commands["compare"] = lambda rest: __import__("keras_gen.report").report.compare_main(rest)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         known = ", ".join(commands)
         if argv and argv[0] not in ("-h", "--help"):

@@ -21,7 +21,9 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 # What may change when a run is resumed; everything else is fixed by the run being continued.
 RESUMABLE_OVERRIDES = frozenset({"epochs", "steps_per_epoch", "export_dir", "export", "jit_compile",
-                                 "keep_checkpoints", "verbose"})
+                                 "keep_checkpoints", "verbose", "eval_every", "eval_samples", "keep_best"})
+EVAL_EXTRACTORS = ("domain", "inception")  # keras_gen.evaluators.EXTRACTORS, without importing TensorFlow
+KEEP_BEST = ("fid",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +50,17 @@ class RunConfig:
     keep_checkpoints: int = 3
     sample_grid: int = 64
     verbose: int | None = None
+    eval_every: int | None = None  # epochs between FID evaluations (None: none; 1 when keep_best is set)
+    eval_samples: int = 2000  # samples per FID evaluation during training
+    eval_extractor: str = "domain"
+    keep_best: str | None = None  # "fid": keep the checkpoint with the lowest FID as best.keras, and export it
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        for name in ("steps_per_epoch", "limit", "latent_dim"):
+        for name in ("steps_per_epoch", "limit", "latent_dim", "eval_every"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -66,6 +72,14 @@ class RunConfig:
             raise UserError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
         if self.sample_grid < 1 or int(self.sample_grid ** 0.5) ** 2 != self.sample_grid:
             raise UserError(f"sample_grid must be a square number of images, got {self.sample_grid}")
+        if isinstance(self.eval_samples, bool) or not isinstance(self.eval_samples, int) or self.eval_samples < 2:
+            raise UserError(f"--eval-samples must be an integer of at least 2, got {self.eval_samples!r}")
+        if self.eval_extractor not in EVAL_EXTRACTORS:
+            raise UserError(f"--eval-extractor must be one of {', '.join(EVAL_EXTRACTORS)}, got {self.eval_extractor!r}")
+        if self.keep_best is not None and self.keep_best not in KEEP_BEST:
+            raise UserError(f"--keep-best must be one of {', '.join(KEEP_BEST)}, got {self.keep_best!r}")
+        if self.keep_best is not None and self.eval_every is None:
+            object.__setattr__(self, "eval_every", 1)  # the best needs a figure every epoch
         object.__setattr__(self, "image_shape", tuple(int(d) for d in self.image_shape))
 
     def to_dict(self) -> dict:
@@ -120,6 +134,8 @@ def resolve_config(model: str, **overrides) -> RunConfig:
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0):
         raise UserError(f"--image-size must be a positive integer, got {image_size!r}")
     check_keys(overrides)
+    if overrides.get("data_dir"):  # absolute, so evaluating the run from another directory finds the data
+        overrides["data_dir"] = str(Path(overrides["data_dir"]).expanduser().absolute())
     dataset = overrides.pop("dataset", entry.dataset)
     spec = get_dataset_spec(dataset)
     for key, value in entry.defaults_for(dataset).items():  # e.g. vae_deconv: latent 2 on MNIST, 300 elsewhere

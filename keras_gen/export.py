@@ -157,6 +157,7 @@ def metadata(model, *, model_name: str, dataset: str, steps: int, extra: dict | 
         "value_range": list(VALUE_RANGES[model.value_range]),
         "output_range": [0.0, 1.0],
         "steps_trained": int(steps),
+        "parameters": {net.name: int(net.count_params()) for net in model.sub_networks},
         "keras_gen_version": __version__,
         "signatures": sorted(_signature_names(model)),
         **(extra or {}),
@@ -484,12 +485,13 @@ def export_onnx(export_path: str | os.PathLike, root: str | os.PathLike, *, opse
 
 # ------------------------------------------------------------------------------ keras-gen export
 def export_run(run_dir: str | os.PathLike, *, fmt: str = "saved_model", export_dir: str | os.PathLike | None = None,
-               out=print) -> Path:
-    """Re-export a run from its latest checkpoint as ``fmt`` (one of :data:`FORMATS`) under
-    ``export_dir`` (default: the run's export directory); return the written directory."""
-    from keras_gen.callbacks import latest_checkpoint
+               checkpoint: str = "latest", out=print) -> Path:
+    """Re-export a run from its checkpoint ``checkpoint`` (latest, best or an epoch) as ``fmt`` (one
+    of :data:`FORMATS`) under ``export_dir`` (default: the run's export directory); return the
+    written directory."""
+    from keras_gen.callbacks import find_checkpoint
     from keras_gen.config import RunConfig
-    from keras_gen.training import load_checkpoint
+    from keras_gen.training import export_checkpoint
 
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -497,24 +499,18 @@ def export_run(run_dir: str | os.PathLike, *, fmt: str = "saved_model", export_d
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.json); pass a directory train.py wrote, "
                         "e.g. runs/<model>_<dataset>_<timestamp>")
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
-    if checkpoint is None:
-        raise UserError(f"{run_dir} has no checkpoint (checkpoints/latest.json); train it for an epoch first")
+    record = find_checkpoint(run_dir, checkpoint)
     config = RunConfig.load(run_dir / "config.json")
-    model = load_checkpoint(checkpoint["path"])
     root = Path(export_dir if export_dir is not None else config.export_dir)
-    kwargs = dict(model_name=config.model, dataset=config.dataset, steps=model.steps_trained,
-                  extra_metadata={"run_dir": str(run_dir), "epochs": checkpoint["epoch"],
-                                  "checkpoint": checkpoint["path"]})
     if fmt == "saved_model":
-        path = export_model(model, root, **kwargs)
+        path = export_checkpoint(run_dir, config, which=checkpoint, export_dir=root)
         out(f"SavedModel:  {path}")
         out(f"TF Serving:  {root / MODELS_CONFIG}")
         return path
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=root) as tmp:
-        saved = export_model(model, tmp, **kwargs)
-        path = (export_tflite if fmt == "tflite" else export_onnx)(saved, root, source=checkpoint["path"])
+        saved = export_checkpoint(run_dir, config, which=checkpoint, export_dir=tmp)
+        path = (export_tflite if fmt == "tflite" else export_onnx)(saved, root, source=record["path"])
     info = json.loads((path / METADATA_FILE).read_text())
     out(f"{'TFLite:' if fmt == 'tflite' else 'ONNX:':12s} {path}")
     out(f"signatures:  {', '.join(info['signatures'])}")
@@ -528,13 +524,14 @@ def export_main(argv=None, prog: str = "keras-gen export") -> int:
     from keras_gen.cli import OneLineParser
     from keras_gen.errors import exit_on_user_error
 
-    p = OneLineParser(prog=prog, description="Re-export a training run from its latest checkpoint.")
+    p = OneLineParser(prog=prog, description="Re-export a training run from one of its checkpoints.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by train.py")
+    p.add_argument("--checkpoint", default="latest", help="latest (default), best (--keep-best) or an epoch number")
     p.add_argument("--format", dest="fmt", choices=FORMATS, default="saved_model",
                    help="saved_model (TF Serving, default), tflite or onnx")
     p.add_argument("--export-dir", help="export root (default: the run's, usually saved_models); TFLite and "
                                         "ONNX go to <root>/tflite/ and <root>/onnx/")
     args = p.parse_args(argv)
     with exit_on_user_error(prog):
-        export_run(args.run_dir, fmt=args.fmt, export_dir=args.export_dir)
+        export_run(args.run_dir, fmt=args.fmt, export_dir=args.export_dir, checkpoint=args.checkpoint)
     return 0

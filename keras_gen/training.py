@@ -27,7 +27,7 @@ from keras_gen import callbacks as kg_callbacks
 from keras_gen.config import RESUMABLE_OVERRIDES, RunConfig
 from keras_gen.data import build_train_set, count_examples, find_source
 from keras_gen.errors import UserError
-from keras_gen.export import export_model
+from keras_gen.export import export_model, read_metadata
 from keras_gen.fileio import write_text
 
 RUNS_ROOT = Path("runs")
@@ -198,10 +198,13 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
     if checkpoint:
         out(f"resuming from epoch {initial_epoch} (step {checkpoint['steps']}) of {checkpoint['path']}")
 
-    callbacks = [
-        kg_callbacks.Throughput(images_per_step),
+    callbacks = [kg_callbacks.Throughput(images_per_step)]
+    if config.eval_every:  # before the checkpoint and history callbacks, so they record the FID
+        callbacks.append(fid_monitor(config, source, out=out))
+    callbacks += [
         kg_callbacks.AtomicCheckpoint(run_dir / "checkpoints", config=config.to_dict(),
                                       keep=config.keep_checkpoints),
+        *([kg_callbacks.BestCheckpoint(run_dir / "checkpoints", monitor=config.keep_best)] if config.keep_best else []),
         kg_callbacks.SampleGrid(run_dir / "samples", n=config.sample_grid, tensorboard_dir=run_dir / "tensorboard"),
         kg_callbacks.HistoryCSV(history_csv),
         kg_callbacks.LossCurves(history_csv, run_dir / "loss_curves.png"),
@@ -223,11 +226,46 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
 
     export_path = None
     if config.export:
-        export_path = export_model(model, config.export_dir, model_name=config.model, dataset=config.dataset,
-                                   steps=model.steps_trained,
-                                   extra_metadata={"run_dir": str(run_dir), "epochs": epochs_done})
+        which = "best" if config.keep_best else "latest"
+        export_path = export_checkpoint(run_dir, config, which=which, model=None if config.keep_best else model)
     out(f"samples:     {(run_dir / 'samples' / 'latest.png').resolve()}")
     out(f"loss curves: {(run_dir / 'loss_curves.png').resolve()}")
     if export_path:
-        out(f"SavedModel:  {export_path.resolve()}")
+        meta = read_metadata(export_path)
+        best = f" (the best checkpoint: {meta['monitor']} {meta['monitor_value']:.3f} at epoch {meta['epochs']})" \
+            if meta.get("monitor") else ""
+        out(f"SavedModel:  {export_path.resolve()}{best}")
     return RunResult(config, run_dir, model, epochs_done, export_path)
+
+
+def fid_monitor(config: RunConfig, source, *, out=print) -> kg_callbacks.FrechetMonitor:
+    """The ``--eval-every`` callback: the extractor (trained first if missing) and the test set's
+    feature statistics, computed before the first epoch so a problem shows at once."""
+    from keras_gen.evaluators import get_evaluator
+    from keras_gen.metrics import feature_statistics
+
+    evaluator = get_evaluator(config.dataset, image_shape=config.image_shape, extractor=config.eval_extractor,
+                              data_dir=source.directory, options=source.options, log=out)
+    test = evaluator.dataset_features(source, "test", image_shape=config.image_shape)
+    out(f"FID every {config.eval_every} epoch(s): {config.eval_samples} samples against the {len(test['features'])} "
+        f"test images, extractor {evaluator.name}")
+    return kg_callbacks.FrechetMonitor(evaluator, feature_statistics(test["features"]), every=config.eval_every,
+                                       samples=config.eval_samples)
+
+
+def export_checkpoint(run_dir: Path, config: RunConfig, *, which: str = "latest", export_dir=None, model=None) -> Path:
+    """Export checkpoint ``which`` (latest, best or an epoch) of ``run_dir`` as the next SavedModel
+    version; ``model`` is that checkpoint already in memory (skips loading it)."""
+    checkpoint = kg_callbacks.find_checkpoint(run_dir, which)
+    if model is None:
+        model = load_checkpoint(checkpoint["path"])
+    extra = {"run_dir": str(run_dir), "epochs": checkpoint["epoch"], "checkpoint": checkpoint["path"],
+             "dataset_options": {k: v for k, v in (("subset", config.subset), ("attribute", config.attribute))
+                                 if v is not None},
+             "data_dir": config.data_dir}
+    if checkpoint.get("monitor"):
+        extra["monitor"] = checkpoint["monitor"]
+        extra["monitor_value"] = checkpoint["logs"][checkpoint["monitor"]]
+    return export_model(model, export_dir if export_dir is not None else config.export_dir,
+                        model_name=config.model, dataset=config.dataset, steps=model.steps_trained,
+                        extra_metadata=extra)
