@@ -10,7 +10,7 @@ channels. The bodies are ``dcgan``'s (Junnuthula §3.1.2), widened at their inpu
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
 
 from keras_gen.models import GAN
 from models_zoo import register

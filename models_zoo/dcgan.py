@@ -9,7 +9,7 @@ two convolutions to four (64, 128, 256, 512 filters: feature maps 14, 7, 4, 2 at
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
 
 from keras_gen.models import GAN
 from models_zoo import register

@@ -12,7 +12,7 @@ transposed convolution replaced by ``UpSampling2D`` + a 5x5 convolution of the s
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
 
 from keras_gen.models import GAN
 from models_zoo import register

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
 
 from keras_gen.models import GAN, VAE
 from models_zoo import register
@@ -60,6 +60,7 @@ def dense_face_discriminator(*, image_shape=(256, 256, 3), name: str = "discrimi
     epochs=1000,
     batch_size=32,
     optimizer={"name": "adam", "learning_rate": 2e-4, "beta_1": 0.5},
+    jit_compile=True,  # measured: benchmarks/README.md
 )
 def build_gan_faces_dense(*, latent_dim: int = 200, image_shape=(256, 256, 3)) -> GAN:
     """Fully connected face GAN (G 200-256-512-1024-196608, D 196608-512-256-1), as Junnuthula Fig. 7.

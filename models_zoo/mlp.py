@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import keras
-from keras import layers
+from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
 
 from keras_gen.models import GAN, VAE
 from models_zoo import register
