@@ -146,6 +146,10 @@ class GAN(GenerativeModel):
       ``"minimax"`` minimises log(1 - D(G(z))), the objective as written in the reports' equations.
     * ``d_steps`` discriminator steps per generator step (Ponnuru's *k*), each on a fresh real
       batch: the input pipeline delivers ``d_steps`` batches per step.
+    * ``generator_step="fresh"`` draws new latents for the generator's update (Goodfellow et al.
+      Algorithm 1); ``"reuse"`` updates the generator on the fake batch of the last discriminator
+      step, through the updated discriminator (one fake batch per iteration, as PyTorch's DCGAN
+      loop and the reports that print theirs do; it saves one generator forward pass per step).
     """
 
     family = "gan"
@@ -153,7 +157,7 @@ class GAN(GenerativeModel):
 
     def __init__(self, generator, discriminator, *, latent_dim, image_shape, value_range="minus_one_one",
                  num_classes=None, d_steps: int = 1, generator_loss: str = "non_saturating",
-                 label_smoothing: float = 0.0, **kwargs):
+                 label_smoothing: float = 0.0, generator_step: str = "fresh", **kwargs):
         if isinstance(generator, dict):
             generator = _deserialize(generator)
         if isinstance(discriminator, dict):
@@ -162,6 +166,8 @@ class GAN(GenerativeModel):
             raise ValueError(f"generator_loss must be 'non_saturating' or 'minimax', got {generator_loss!r}")
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+        if generator_step not in ("fresh", "reuse"):
+            raise ValueError(f"generator_step must be 'fresh' or 'reuse', got {generator_step!r}")
         super().__init__(latent_dim=latent_dim, image_shape=image_shape, value_range=value_range,
                          num_classes=num_classes, data_batch_multiplier=d_steps, **kwargs)
         self.generator = generator
@@ -169,6 +175,7 @@ class GAN(GenerativeModel):
         self.d_steps = int(d_steps)
         self.generator_loss = generator_loss
         self.label_smoothing = float(label_smoothing)
+        self.generator_step = generator_step
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean D(x): drifts to 0.5 at equilibrium
@@ -183,6 +190,7 @@ class GAN(GenerativeModel):
             "d_steps": self.d_steps,
             "generator_loss": self.generator_loss,
             "label_smoothing": self.label_smoothing,
+            "generator_step": self.generator_step,
         }
 
     @classmethod
@@ -242,31 +250,47 @@ class GAN(GenerativeModel):
             return self._bce(fake_logits, 1.0)  # -log D(G(z))
         return -self._bce(fake_logits, 0.0)  # log(1 - D(G(z)))
 
+    def _discriminator_step(self, real, labels):
+        """One discriminator update on ``real`` and a fresh fake batch; returns what the generator
+        step and the trackers need: ``(d_loss [B], real_logits, fake_logits, fake, labels)``."""
+        z = self.random_latent(tf.shape(real)[0])  # [B, latent]
+        with tf.GradientTape() as tape:
+            fake = self.generate(z, labels, training=True)  # [B, H, W, C]
+            real_logits = self.discriminate(real, labels, training=True)  # [B, 1]
+            fake_logits = self.discriminate(fake, labels, training=True)
+            d_loss = self.discriminator_loss(real_logits, fake_logits)  # [B]
+            d_objective = average_over_global_batch(d_loss)
+        grads = tape.gradient(d_objective, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return d_loss, real_logits, fake_logits, fake, labels
+
+    def _generator_loss(self, fake, labels):
+        """Per-example generator loss of ``fake`` under the current discriminator: ``[B]``."""
+        return self.generator_objective(self.discriminate(fake, labels, training=True))
+
     def train_step(self, data):
         real_all, labels_all = self.split_batch(data)
         real_chunks = tf.split(real_all, self.d_steps) if self.d_steps > 1 else [real_all]
         label_chunks = (tf.split(labels_all, self.d_steps) if self.d_steps > 1 else [labels_all]) \
-            if labels_all is not None else [None] * self.d_steps
-        batch = tf.shape(real_chunks[0])[0]
-        for real, labels in zip(real_chunks, label_chunks):  # k discriminator steps, unrolled
-            labels = labels if self.conditional else None
-            z = self.random_latent(batch)  # [B, latent]
+            if labels_all is not None and self.conditional else [None] * self.d_steps
+        for real, labels in zip(real_chunks[:-1], label_chunks[:-1]):  # k - 1 discriminator steps, unrolled
+            self._discriminator_step(real, labels)
+        if self.generator_step == "reuse":
+            # The generator's tape records the last discriminator step's generation: its update
+            # then runs on that fake batch, through the discriminator updated meanwhile.
             with tf.GradientTape() as tape:
-                fake = self.generate(z, labels, training=True)  # [B, H, W, C]
-                real_logits = self.discriminate(real, labels, training=True)  # [B, 1]
-                fake_logits = self.discriminate(fake, labels, training=True)
-                d_loss = self.discriminator_loss(real_logits, fake_logits)  # [B]
-                d_objective = average_over_global_batch(d_loss)
-            grads = tape.gradient(d_objective, self.discriminator.trainable_variables)
-            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-
-        z = self.random_latent(batch)
-        g_labels = self.random_labels(batch) if self.conditional else None
-        with tf.GradientTape() as tape:
-            fake = self.generate(z, g_labels, training=True)
-            fake_logits_g = self.discriminate(fake, g_labels, training=True)
-            g_loss = self.generator_objective(fake_logits_g)  # [B]
-            g_objective = average_over_global_batch(g_loss)
+                d_loss, real_logits, fake_logits, fake, g_labels = self._discriminator_step(real_chunks[-1],
+                                                                                           label_chunks[-1])
+                g_loss = self._generator_loss(fake, g_labels)  # [B]
+                g_objective = average_over_global_batch(g_loss)
+        else:
+            d_loss, real_logits, fake_logits, _, _ = self._discriminator_step(real_chunks[-1], label_chunks[-1])
+            batch = tf.shape(real_chunks[-1])[0]
+            z = self.random_latent(batch)
+            g_labels = self.random_labels(batch) if self.conditional else None
+            with tf.GradientTape() as tape:
+                g_loss = self._generator_loss(self.generate(z, g_labels, training=True), g_labels)  # [B]
+                g_objective = average_over_global_batch(g_loss)
         grads = tape.gradient(g_objective, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 

@@ -63,9 +63,11 @@ def build_dcgan(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN:
     """DCGAN (TF tutorial generator, 4-conv discriminator) with BCE, as Junnuthula §3.1.2.
 
     Report: total 2,330,944 generator parameters (25,472 non-trainable) and 4,305,409 in the
-    discriminator; 60 epochs, batch 32, Adam 1e-4 for both networks, labels real 1 / fake 0.
-    Chosen (report silent): latent 100 and LeakyReLU slope 0.3 (the TF tutorial's), the
-    non-saturating generator loss (the tutorial's ``cross_entropy(ones, fake_output)``).
+    discriminator; 60 epochs, batch 32, Adam 1e-4 for both networks, labels real 1 / fake 0; "during
+    each iteration ... a batch of fake images is generated", on which the discriminator and then
+    the generator are trained (``generator_step="reuse"``). Chosen (report silent): latent 100 and
+    LeakyReLU slope 0.3 (the TF tutorial's), the non-saturating generator loss (the tutorial's
+    ``cross_entropy(ones, fake_output)``).
     """
     return GAN(
         dcgan_generator(latent_dim=latent_dim, image_shape=image_shape),
@@ -73,5 +75,6 @@ def build_dcgan(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN:
         latent_dim=latent_dim,
         image_shape=image_shape,
         value_range="minus_one_one",
+        generator_step="reuse",
         name="dcgan",
     )

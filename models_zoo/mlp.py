@@ -63,7 +63,8 @@ def build_mlp_gan_wide(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN
     discriminator = mlp((512, 256), input_shape=(h, w, c), activation="relu", output_units=1,
                         name="discriminator", input_name="images")  # logit; sigmoid in the loss
     return GAN(generator, discriminator, latent_dim=latent_dim, image_shape=(h, w, c),
-               value_range="minus_one_one", generator_loss="non_saturating", name="mlp_gan_wide")
+               value_range="minus_one_one", generator_loss="non_saturating", generator_step="reuse",
+               name="mlp_gan_wide")
 
 
 @register(
