@@ -71,7 +71,10 @@ class Throughput(keras.callbacks.Callback):
         self._steps = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
+        # ``batch`` is the index of the last step the call ran (one call runs steps_per_execution
+        # steps); the last call of an epoch may run fewer than its index claims.
+        steps = self.params.get("steps") if self.params else None
+        self._steps = batch + 1 if not steps else min(batch + 1, steps)
         self._last = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):

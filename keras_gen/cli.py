@@ -63,6 +63,8 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     jit = p.add_mutually_exclusive_group()
     jit.add_argument("--jit", dest="jit_compile", action="store_const", const=True, help="XLA-compile train steps")
     jit.add_argument("--no-jit", dest="jit_compile", action="store_const", const=False, help="do not XLA-compile")
+    p.add_argument("--steps-per-execution", type=positive_int, metavar="N",
+                   help="train steps per call of the compiled step (chosen per model; more for small models)")
     p.add_argument("--eval-every", type=positive_int, metavar="N",
                    help="every N epochs, log the FID of --eval-samples samples to history.csv and TensorBoard")
     p.add_argument("--eval-samples", type=positive_int, metavar="N", help="samples per FID evaluation (2000)")
@@ -105,8 +107,8 @@ def run_train(args: argparse.Namespace, out=print) -> None:
     overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "batch_size", "steps_per_epoch", "learning_rate",
                                                 "latent_dim", "image_size", "limit", "seed", "data_dir", "subset",
                                                 "attribute", "run_dir", "export_dir", "export", "strategy",
-                                                "jit_compile", "eval_every", "eval_samples", "eval_extractor",
-                                                "keep_best")}
+                                                "jit_compile", "steps_per_execution", "eval_every", "eval_samples",
+                                                "eval_extractor", "keep_best")}
     if args.resume:
         run_dir = find_resume_dir(args.run_dir, args.model, args.dataset)
         config = resume_config(run_dir, {"model": args.model, **overrides})

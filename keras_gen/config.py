@@ -21,7 +21,7 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 # What may change when a run is resumed; everything else is fixed by the run being continued.
 RESUMABLE_OVERRIDES = frozenset({"epochs", "steps_per_epoch", "export_dir", "export", "jit_compile",
-                                 "keep_checkpoints", "verbose", "eval_every", "eval_samples", "keep_best"})
+                                 "steps_per_execution", "keep_checkpoints", "verbose", "eval_every", "eval_samples", "keep_best"})
 EVAL_EXTRACTORS = ("domain", "inception")  # keras_gen.evaluators.EXTRACTORS, without importing TensorFlow
 KEEP_BEST = ("fid",)
 
@@ -46,6 +46,7 @@ class RunConfig:
     export_dir: str = "saved_models"
     export: bool = True
     jit_compile: bool = False
+    steps_per_execution: int = 1  # train steps per call of the compiled step (Keras' steps_per_execution)
     strategy: str = "default"
     keep_checkpoints: int = 3
     sample_grid: int = 64
@@ -60,6 +61,9 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if isinstance(self.steps_per_execution, bool) or not isinstance(self.steps_per_execution, int) \
+                or self.steps_per_execution < 1:
+            raise UserError(f"--steps-per-execution must be a positive integer, got {self.steps_per_execution!r}")
         for name in ("steps_per_epoch", "limit", "latent_dim", "eval_every"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
@@ -143,6 +147,12 @@ def resolve_config(model: str, **overrides) -> RunConfig:
     h, w, _ = entry.image_shape
     if image_size is not None:
         h = w = image_size
+    # The zoo's XLA and steps-per-execution choices were measured on one device; under a strategy
+    # both broke on this project's CPU test (XLA cannot reach variables of other devices, Keras'
+    # multi-step loop fails under MirroredStrategy), so there they apply only when asked for.
+    single_device = overrides.get("strategy", "default") == "default"
+    overrides.setdefault("jit_compile", entry.jit_compile if single_device else False)
+    overrides.setdefault("steps_per_execution", entry.steps_per_execution if single_device else 1)
     optimizer = dict(overrides.pop("optimizer", entry.optimizer))
     learning_rate = overrides.pop("learning_rate", optimizer["learning_rate"])
     optimizer["learning_rate"] = learning_rate
@@ -154,6 +164,5 @@ def resolve_config(model: str, **overrides) -> RunConfig:
         learning_rate=learning_rate,
         optimizer=optimizer,
         image_shape=overrides.pop("image_shape", (h, w, spec.image_shape[2])),
-        jit_compile=overrides.pop("jit_compile", entry.jit_compile),
         **overrides,
     )

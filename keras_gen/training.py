@@ -13,6 +13,7 @@ Layout of a run directory::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import sys
@@ -78,9 +79,24 @@ def build_model(config: RunConfig, *, num_classes: int | None):
     return entry.build(**overrides)
 
 
+def steps_per_execution(config: RunConfig) -> int:
+    """``config.steps_per_execution``, lowered to divide ``--steps-per-epoch`` when that is set: on
+    a repeated dataset one execution runs all its steps, so an epoch would overshoot."""
+    if config.steps_per_epoch is None:
+        return config.steps_per_execution
+    return math.gcd(config.steps_per_execution, config.steps_per_epoch)
+
+
 def compile_model(model, config: RunConfig) -> None:
     optimizers = {slot: make_optimizer(config.optimizer) for slot in model.optimizer_slots}
-    model.compile(**optimizers, jit_compile=config.jit_compile)
+    model.compile(**optimizers, jit_compile=config.jit_compile, steps_per_execution=steps_per_execution(config))
+
+
+def apply_speed_settings(model, config: RunConfig) -> None:
+    """XLA and steps per execution of ``config`` on a model restored from a checkpoint (its saved
+    compile config holds the optimizers only: these may differ on resume)."""
+    model.jit_compile = config.jit_compile
+    model.steps_per_execution = steps_per_execution(config)
 
 
 def print_summary(config: RunConfig, *, num_classes: int | None = None, out=print) -> None:
@@ -165,6 +181,7 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
     with strategy.scope():
         if checkpoint is not None:
             model = load_checkpoint(checkpoint["path"])
+            apply_speed_settings(model, config)
         else:
             model = build_model(config, num_classes=source.num_classes)
             compile_model(model, config)
@@ -199,14 +216,16 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
         out(f"resuming from epoch {initial_epoch} (step {checkpoint['steps']}) of {checkpoint['path']}")
 
     callbacks = [kg_callbacks.Throughput(images_per_step)]
-    if config.eval_every:  # before the checkpoint and history callbacks, so they record the FID
+    if config.eval_every:  # before the history and checkpoint callbacks, so they record the FID
         callbacks.append(fid_monitor(config, source, out=out))
     callbacks += [
+        # The history row before the checkpoint: a Ctrl-C between the two then leaves a row past the
+        # last checkpoint (dropped on resume), never a checkpoint without its row.
+        kg_callbacks.HistoryCSV(history_csv),
         kg_callbacks.AtomicCheckpoint(run_dir / "checkpoints", config=config.to_dict(),
                                       keep=config.keep_checkpoints),
         *([kg_callbacks.BestCheckpoint(run_dir / "checkpoints", monitor=config.keep_best)] if config.keep_best else []),
         kg_callbacks.SampleGrid(run_dir / "samples", n=config.sample_grid, tensorboard_dir=run_dir / "tensorboard"),
-        kg_callbacks.HistoryCSV(history_csv),
         kg_callbacks.LossCurves(history_csv, run_dir / "loss_curves.png"),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
     ]

@@ -38,6 +38,7 @@ class ZooEntry:
     optimizer: dict  # {"name": "adam", "learning_rate": ..., "beta_1": ...}; both networks for GANs
     conditional: bool = False
     jit_compile: bool = False  # chosen per model by measurement (benchmarks/train_speed.py)
+    steps_per_execution: int = 1  # train steps per tf.function call; more for small models (measured)
     summary: str = ""
     # Run-config defaults that depend on the dataset: {dataset: {key: value}}, "*" for any other
     # dataset, e.g. {"mnist": {"latent_dim": 2}, "*": {"latent_dim": 300}} (Dietrich §II.D).

@@ -47,13 +47,16 @@ def mlp(units, *, input_shape, activation: str, name: str, output_units: int | N
     epochs=50,
     batch_size=64,
     optimizer={"name": "adam", "learning_rate": 2e-4, "beta_1": 0.5},
+    jit_compile=False,  # measured: benchmarks/README.md
+    steps_per_execution=64,  # a step takes milliseconds: call overhead would dominate
 )
 def build_mlp_gan_wide(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN:
     """MLP GAN (G 128-256-512, D 512-256) with the non-saturating loss, as Schulz §5-6.
 
     Report: generator 579,728 and discriminator 533,505 parameters (z_dim 100), BCE,
-    generator loss -log D(G(z)), 50 epochs. Chosen (report silent): Adam 2e-4 with beta_1 0.5
-    (Radford et al.'s GAN setting) and batch 64.
+    generator loss -log D(G(z)), 50 epochs; its printed training loop (§6.2) updates the generator
+    on the discriminator step's ``fake_imgs`` (``generator_step="reuse"``). Chosen (report silent):
+    Adam 2e-4 with beta_1 0.5 (Radford et al.'s GAN setting) and batch 64.
     """
     h, w, c = check_divisible(image_shape, 1, "mlp_gan_wide")
     pixels = h * w * c
@@ -77,6 +80,8 @@ def build_mlp_gan_wide(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN
     epochs=5,
     batch_size=128,
     optimizer={"name": "adam", "learning_rate": 1e-3},
+    jit_compile=True,  # measured: benchmarks/README.md
+    steps_per_execution=64,  # a step takes milliseconds: call overhead would dominate
 )
 def build_vae_mlp_2d(*, latent_dim: int = 2, image_shape=(28, 28, 1)) -> VAE:
     """MLP VAE (784-512-256, latent 2), as Ali's listing and Ponnuru §5.

@@ -59,6 +59,8 @@ def _relu():
     epochs=200,
     batch_size=64,
     optimizer=_GAN_OPTIMIZER,
+    jit_compile=True,  # measured: benchmarks/README.md
+    steps_per_execution=64,  # a step takes milliseconds: call overhead would dominate
 )
 def build_mlp_gan(*, latent_dim: int = 100, image_shape=(28, 28, 1), d_steps: int = 1) -> GAN:
     """MLP GAN (D 784-256-1, G 100-256-256-784), BCE, as Ponnuru §4.2.
@@ -90,6 +92,8 @@ def build_mlp_gan(*, latent_dim: int = 100, image_shape=(28, 28, 1), d_steps: in
     epochs=200,
     batch_size=64,
     optimizer=_GAN_OPTIMIZER,
+    jit_compile=True,  # measured: benchmarks/README.md
+    steps_per_execution=64,  # a step takes milliseconds: call overhead would dominate
 )
 def build_mlp_gan_small(*, latent_dim: int = 100, image_shape=(28, 28, 1), d_steps: int = 1) -> GAN:
     """Small MLP GAN (G 100-32-64-128-784, D 784-128-64-32-1, dropout 0.3), as Ponnuru §5.
@@ -119,6 +123,8 @@ def build_mlp_gan_small(*, latent_dim: int = 100, image_shape=(28, 28, 1), d_ste
     epochs=10,
     batch_size=128,
     optimizer={"name": "adam", "learning_rate": 1e-3},
+    jit_compile=False,  # measured: benchmarks/README.md
+    steps_per_execution=64,  # a step takes milliseconds: call overhead would dominate
 )
 def build_vae_mlp(*, latent_dim: int = 20, image_shape=(28, 28, 1)) -> VAE:
     """MLP VAE (784-400-latent-400-784), BCE + KL, as Ponnuru §4.3.

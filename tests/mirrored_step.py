@@ -26,7 +26,7 @@ GLOBAL_BATCH = 16
 
 def one_step(name, strategy, images, labels, *, deterministic_posterior):
     # SGD: the update is lr * gradient, so a gradient N times too large shows (Adam's first step would hide it).
-    config = resolve_config(name, optimizer={"name": "sgd", "learning_rate": 0.01})
+    config = resolve_config(name, optimizer={"name": "sgd", "learning_rate": 0.01}, strategy="mirrored")
     with strategy.scope():
         keras.utils.set_random_seed(0)
         model = models_zoo.build(name)
