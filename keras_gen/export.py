@@ -47,7 +47,7 @@ import tensorflow as tf
 from keras_gen import __version__, _quiet_native_stderr
 from keras_gen.data import VALUE_RANGES
 from keras_gen.errors import UserError
-from keras_gen.fileio import atomic_dir, write_text
+from keras_gen.fileio import atomic_dir, readable_by_all, write_text
 
 METADATA_FILE = "keras_gen.json"
 WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving reads <version>/assets.extra/<this>
@@ -63,16 +63,6 @@ RNG_REASON = ("they draw latents with TensorFlow's stateless Philox RNG (Statele
 # Ops that only load or save variables: they run once on the host, never in a request.
 _HOST_ONLY_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints", "ShardedFilename", "StringJoin",
                             "StaticRegexFullMatch"})
-
-
-def readable_by_all(path: Path) -> None:
-    """Give ``path`` (a file, or a directory tree) the modes the umask allows, as ``mkdir`` would:
-    temporary files are created private, but a server often runs as another user."""
-    umask = os.umask(0)
-    os.umask(umask)
-    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
-    for p in paths:
-        p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def next_version(model_dir: Path) -> int:

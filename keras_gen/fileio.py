@@ -10,6 +10,22 @@ import tempfile
 from pathlib import Path
 
 
+def umask_mode(path: Path) -> int:
+    """The mode ``open`` or ``mkdir`` would have given ``path`` under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if path.is_dir() else 0o666) & ~umask
+
+
+def readable_by_all(path: str | os.PathLike) -> None:
+    """Give ``path`` (a file, or a directory tree) the modes the umask allows: temporary files
+    and directories are created private, but a reader (TF Serving, a colleague) often runs as
+    another user."""
+    path = Path(path)
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        p.chmod(umask_mode(p))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str | None = None):
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
@@ -25,6 +41,8 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None):
     os.close(fd)
     try:
         yield Path(tmp)
+        if os.path.exists(tmp):
+            os.chmod(tmp, umask_mode(Path(tmp)))  # mkstemp creates it private (0600)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -49,6 +67,7 @@ def atomic_dir(path: str | os.PathLike):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
+        tmp.chmod(umask_mode(tmp))  # mkdtemp creates it private (0700)
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -59,6 +60,11 @@ def test_run_directory_contents(first_run):
     assert (export / "saved_model.pb").is_file() and (export / "assets" / "keras_gen.json").is_file()
     assert str(export) in proc.stdout and "samples/latest.png" in proc.stdout
     assert not [p for p in run_dir.rglob(".*") if p.is_file()]  # no temporary files left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in ("config.json", "history.csv", "loss_curves.png", "samples/latest.png", "checkpoints/latest.json",
+                 "checkpoints/epoch-0001.keras"):  # written atomically, yet as readable as any file
+        assert (run_dir / path).stat().st_mode & 0o777 == 0o666 & ~umask, path
 
 
 def test_resume_extends_the_run(first_run, tiny_mnist_dir):
