@@ -7,12 +7,17 @@
 
 Each model runs in its own process (so peak memory is its own): synthetic batches in the model's
 value range at its default batch size, ``--warmup`` steps, then ``--repeats`` timed runs of
-``--steps`` steps each; the median is reported. GFLOP per image counts multiply-adds of the
-Dense/Conv layers (2 FLOP each) for one full training step:
+``--steps`` steps each (default: as many as take ``--seconds``, 3, measured after the warm-up,
+so a 10 ms MLP step is timed over hundreds of steps); the median is reported. GFLOP per image
+counts multiply-adds of the Dense/Conv layers (2 FLOP each) for one full training step as the
+model runs it:
 
 * GAN, per image and per discriminator step: G forward + D forward on real and fake + their
-  backward (2x forward each) = G + 6 D; the generator step: G + D forward, D backward to its input
-  (~1x D) and G backward (2x G) = 3 G + 2 D.
+  backward (2x forward each) = G + 6 D; the generator step: G forward (none with
+  ``generator_step="reuse"``, which reuses the last discriminator step's fakes), D forward, D
+  backward to its input (~1x D) and G backward (2x G) = 3 G + 2 D (2 G + 2 D with reuse).
+* WGAN-GP adds per critic step the penalty: D forward at the interpolates, its input gradient,
+  and the gradient of both for the critic's weights: about 6 D.
 * VAE: forward + backward of encoder and decoder = 3 (E + D).
 """
 
@@ -61,11 +66,14 @@ def step_gflops_per_image(model) -> float:
         return 3.0 * sum(nets.values()) / 1e9
     g, d = layer_flops(model.sub_networks[0]), layer_flops(model.sub_networks[1])
     k = getattr(model, "d_steps", getattr(model, "n_critic", 1))
+    penalty = 6.0 * d if getattr(model, "gp_weight", None) else 0.0
+    generator_forward = 0.0 if getattr(model, "generator_step", "fresh") == "reuse" else g
     # Per generated-batch image: k discriminator steps, one generator step.
-    return (k * (g + 6.0 * d) + 3.0 * g + 2.0 * d) / 1e9
+    return (k * (g + 6.0 * d + penalty) + generator_forward + 2.0 * g + 2.0 * d) / 1e9
 
 
-def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: int, warmup: int, repeats: int) -> dict:
+def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: int | None, warmup: int,
+                repeats: int, steps_per_execution: int | None = None, seconds: float = 3.0) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf
@@ -75,7 +83,8 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
     from keras_gen.training import build_model, compile_model
 
     config = resolve_config(name, **({"batch_size": batch_size} if batch_size else {}),
-                            **({"jit_compile": jit} if jit is not None else {}))
+                            **({"jit_compile": jit} if jit is not None else {}),
+                            **({"steps_per_execution": steps_per_execution} if steps_per_execution else {}))
     entry = models_zoo.get(name)
     model = build_model(config, num_classes=10 if entry.conditional else None)
     compile_model(model, config)
@@ -95,6 +104,11 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
             times.append(time.perf_counter() - self.t)
 
     model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
+    if steps is None:  # as many steps as take `seconds`, judged from a second warm-up round
+        model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=[Timer()])
+        steps = max(warmup, int(seconds / (times.pop() / warmup)))
+        spe = config.steps_per_execution
+        steps = -(-steps // spe) * spe
     model.fit(ds, epochs=repeats, steps_per_epoch=steps, verbose=0, callbacks=[Timer()])
     seconds = statistics.median(times)
     images_per_sec = steps * config.batch_size / seconds  # generator-batch images per second
@@ -102,7 +116,9 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
     return {
         "model": name,
         "jit_compile": bool(config.jit_compile),
+        "steps_per_execution": config.steps_per_execution,
         "batch_size": config.batch_size,
+        "steps_timed": steps,
         "images_per_sec": images_per_sec,
         "images_per_sec_min": steps * config.batch_size / max(times),
         "images_per_sec_max": steps * config.batch_size / min(times),
@@ -116,13 +132,43 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
     }
 
 
+def best_rows(rows: list[dict]) -> dict[str, dict]:
+    """The fastest row per model (a ``--jit both`` run has two)."""
+    best: dict[str, dict] = {}
+    for row in rows:
+        if row["model"] not in best or row["images_per_sec"] > best[row["model"]]["images_per_sec"]:
+            best[row["model"]] = row
+    return best
+
+
+def print_comparison(results: list[dict], before_rows: list[dict], peak_gflops: float) -> None:
+    """A Markdown table of this run against an earlier one: per model, images/s with each run's
+    XLA / steps-per-execution setting, the ratio, GFLOP/s and share of peak after. Rows of this run
+    are each model's default setting (or, for ``--jit both``, every setting); the earlier run's row
+    is its default setting, or its fastest when it measured several."""
+    before = best_rows(before_rows)
+    print("\n| model | batch | before img/s | after img/s | XLA, steps/call | speed-up | GFLOP/img "
+          "| GFLOP/s | of peak | peak RSS MB |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    for row in results:
+        old = before.get(row["model"])
+        ratio = f"{row['images_per_sec'] / old['images_per_sec']:.2f}x" if old else "-"
+        print(f"| {row['model']} | {row['batch_size']} | {old['images_per_sec']:.1f} | " if old else
+              f"| {row['model']} | {row['batch_size']} | - | ", end="")
+        print(f"{row['images_per_sec']:.1f} | {'on' if row['jit_compile'] else 'off'}, "
+              f"{row.get('steps_per_execution', 1)} | {ratio} | {row['gflop_per_image']:.4f} | {row['gflops']:.1f} "
+              f"| {100 * row['gflops'] / peak_gflops:.0f}% | {row['peak_rss_mb']:.0f} |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", help="comma-separated zoo names (default: all)")
     p.add_argument("--jit", choices=("model", "on", "off", "both"), default="model",
                    help="XLA: each model's choice, forced on/off, or both for comparison")
     p.add_argument("--batch-size", type=int, help="override every model's default batch size")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps-per-execution", type=int, help="override every model's steps per execution")
+    p.add_argument("--steps", type=int, help="steps per timed run (default: as many as take --seconds)")
+    p.add_argument("--seconds", type=float, default=3.0, help="length of a timed run when --steps is not given")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--peak-gflops", type=float, default=DEFAULT_PEAK_GFLOPS)
@@ -135,7 +181,8 @@ def main(argv=None) -> int:
     if args.single:
         jit = {"on": True, "off": False, "model": None}[args.single_jit]
         print(json.dumps(measure_one(args.single, jit=jit, batch_size=args.batch_size, steps=args.steps,
-                                     warmup=args.warmup, repeats=args.repeats)))
+                                     warmup=args.warmup, repeats=args.repeats,
+                                     steps_per_execution=args.steps_per_execution, seconds=args.seconds)))
         return 0
 
     sys.path.insert(0, str(REPO))
@@ -150,10 +197,14 @@ def main(argv=None) -> int:
     results = []
     for name in names:
         for mode in modes:
-            cmd = [sys.executable, __file__, "--single", name, "--single-jit", mode, "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
+            cmd = [sys.executable, __file__, "--single", name, "--single-jit", mode, "--warmup", str(args.warmup),
+                   "--repeats", str(args.repeats), "--seconds", str(args.seconds)]
+            if args.steps:
+                cmd += ["--steps", str(args.steps)]
             if args.batch_size:
                 cmd += ["--batch-size", str(args.batch_size)]
+            if args.steps_per_execution:
+                cmd += ["--steps-per-execution", str(args.steps_per_execution)]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
             if proc.returncode != 0:
                 print(f"{name} (jit {mode}): failed\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -161,7 +212,8 @@ def main(argv=None) -> int:
             row = json.loads(proc.stdout.strip().splitlines()[-1])
             row["peak_fraction"] = row["gflops"] / args.peak_gflops
             results.append(row)
-            print(f"{row['model']:16s} jit={'on ' if row['jit_compile'] else 'off'} batch {row['batch_size']:4d} "
+            print(f"{row['model']:16s} jit={'on ' if row['jit_compile'] else 'off'} spe {row['steps_per_execution']:2d} "
+                  f"batch {row['batch_size']:4d} "
                   f"{row['images_per_sec']:9.1f} img/s (min {row['images_per_sec_min']:.1f}, max "
                   f"{row['images_per_sec_max']:.1f})  {row['gflop_per_image']:.4f} GFLOP/img  "
                   f"{row['gflops']:6.1f} GFLOP/s = {100 * row['peak_fraction']:4.1f}% of peak  "
@@ -169,14 +221,7 @@ def main(argv=None) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps({"peak_gflops": args.peak_gflops, "results": results}, indent=2))
     if args.compare:
-        before = {(r["model"], r["jit_compile"]): r for r in json.loads(Path(args.compare).read_text())["results"]}
-        before_any = {r["model"]: r for r in json.loads(Path(args.compare).read_text())["results"]}
-        print("\nratio (this run / --compare):")
-        for row in results:
-            old = before.get((row["model"], row["jit_compile"])) or before_any.get(row["model"])
-            if old:
-                print(f"{row['model']:16s} {row['images_per_sec'] / old['images_per_sec']:5.2f}x "
-                      f"({old['images_per_sec']:.1f} -> {row['images_per_sec']:.1f} img/s)")
+        print_comparison(results, json.loads(Path(args.compare).read_text())["results"], args.peak_gflops)
     return 0
 
 

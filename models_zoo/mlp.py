@@ -47,7 +47,7 @@ def mlp(units, *, input_shape, activation: str, name: str, output_units: int | N
     epochs=50,
     batch_size=64,
     optimizer={"name": "adam", "learning_rate": 2e-4, "beta_1": 0.5},
-    jit_compile=False,  # measured: benchmarks/README.md
+    jit_compile=True,  # measured: benchmarks/README.md
     steps_per_execution=64,  # a step takes milliseconds: call overhead would dominate
 )
 def build_mlp_gan_wide(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN:

@@ -56,6 +56,7 @@ def conv_decoder(*, latent_dim: int = 2, image_shape=(28, 28, 1), filters: int =
     epochs=15,
     batch_size=32,
     optimizer={"name": "adam", "learning_rate": 1e-4},
+    jit_compile=True,  # measured: 1.3x (benchmarks/README.md)
 )
 def build_vae_conv(*, latent_dim: int = 2, image_shape=(28, 28, 1)) -> VAE:
     """Convolutional VAE (TF CVAE tutorial, 512 filters), as Junnuthula §3.1.1.
