@@ -102,7 +102,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("reconstruction_mse", "reconstruction MSE", "lower", "likelihood", ".5f",
                description="mean squared error per pixel of reconstructions of test images, in [0, 1]"),
     MetricSpec("seconds_per_epoch", "seconds per epoch", "lower", "training", ".1f", unit="s",
-               description="median wall time of a training epoch (history.csv)"),
+               description="median wall time of a training epoch (history.csv; a VAE's includes its "
+                           "validation pass over the test set)"),
     MetricSpec("images_per_sec", "training images/s", "higher", "training", ".1f",
                description="median training throughput (history.csv)"),
 )
