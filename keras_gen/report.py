@@ -41,6 +41,10 @@ FLOOR_NAME = "real test vs train"
 ARROWS = {"lower": "↓", "higher": "↑", "real": "≈ real"}
 
 
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else "as many"
+
+
 # --------------------------------------------------------------------------- verdicts
 def _ratio_ok(values) -> bool:
     return all(v is not None and v > 0 for v in values)
@@ -294,9 +298,9 @@ def _settings_lines(results: list[dict]) -> list[str]:
         "training images.",
         f"Feature extractor: {extractor['extractor']}" + (f", test accuracy {accuracy:.4f}" if accuracy else "") +
         f"; precision/recall k={settings['pr_k']}, density/coverage k={settings['dc_k']}, KID {settings['kid_subsets']} "
-        f"subsets of {settings['kid_subset_size']}; VAE likelihood on {settings['likelihood_images']:,} test images, "
+        f"subsets of {settings['kid_subset_size']:,}; VAE likelihood on {settings['likelihood_images']:,} test images, "
         f"IWAE k={settings['iwae_k']}.",
-        f"The last row is the real test set against {reference.get('floor_training_images') or 'as many'} real "
+        f"The last row is the real test set against {_count(reference.get('floor_training_images'))} real "
         "training images" + (" the extractor never saw" if reference.get("floor_images_unseen_by_extractor") else "") +
         ": the figure a perfect model reaches with this many samples.",
     ]
