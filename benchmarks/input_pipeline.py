@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Input-pipeline throughput, alone, against a ``dcgan`` train step (issue 4).
 
-Measures :func:`keras_gen.data.build_train_set` (decode, centre crop, antialiased resize, cache,
+Measures :func:`keras_gen.datasets.pipeline.build_train_set` (decode, centre crop, antialiased resize, cache,
 shuffle, batch, scale, prefetch) in images per second, with no model attached:
 
 * ``mnist``: the IDX files in ``data/mnist`` (arrays in memory), at 28x28 (native), 64x64, 128x128;
@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_gen import data  # noqa: E402
-from keras_gen.fileio import write_json  # noqa: E402
+from keras_gen.datasets import pipeline, registry  # noqa: E402
+from keras_gen.utils.fileio import write_json  # noqa: E402
 
 BATCH = 32
 
@@ -55,7 +55,7 @@ def write_synthetic_celeba(root: Path, n: int, seed: int = 0) -> Path:
 
 def time_epochs(source: tf.data.Dataset, *, image_shape, cache_dir=None, epochs: int = 2) -> list[float]:
     """Images/s of each of ``epochs`` passes over ``build_train_set(source)`` with nothing attached."""
-    ds = data.build_train_set(source, image_shape=image_shape, value_range="minus_one_one", batch_size=BATCH,
+    ds = pipeline.build_train_set(source, image_shape=image_shape, value_range="minus_one_one", batch_size=BATCH,
                               seed=0, cache_dir=cache_dir)
     rates = []
     for _ in range(epochs):
@@ -71,7 +71,7 @@ def time_dcgan(image_shape, *, steps: int) -> float:
     import keras
 
     from keras_gen.config import resolve_config
-    from keras_gen.training import build_model, compile_model
+    from keras_gen.training.build import build_model, compile_model
 
     config = resolve_config("dcgan", dataset="celeba" if image_shape[2] == 3 else "mnist",
                             image_size=image_shape[0], batch_size=BATCH)
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     rows = []
-    mnist = data.find_source("mnist", data.REPO_DATA_DIR / "mnist")
+    mnist = registry.find_source("mnist", registry.REPO_DATA_DIR / "mnist")
     for size in (28, 64, 128):
         shape = (size, size, 1)
         rates = time_epochs(mnist.load("train").take(args.mnist_images), image_shape=shape)
@@ -111,21 +111,21 @@ def main(argv=None) -> int:
         jpeg_kb = np.mean([f.stat().st_size for f in (root / "img_align_celeba").iterdir()]) / 1024
         print(f"wrote {args.images} JPEGs ({jpeg_kb:.1f} KB each) in {time.perf_counter() - start:.1f} s",
               file=sys.stderr)
-        source = data.find_source("celeba", root)
+        source = registry.find_source("celeba", root)
         start = time.perf_counter()
         source.load("train")
         list_seconds = time.perf_counter() - start
         for size in (64, 128):
             shape = (size, size, 3)
             for cache in ("memory", "file"):
-                saved = data.MEMORY_CACHE_FRACTION
+                saved = pipeline.MEMORY_CACHE_FRACTION
                 if cache == "file":
-                    data.MEMORY_CACHE_FRACTION = 0.0
+                    pipeline.MEMORY_CACHE_FRACTION = 0.0
                 try:
                     rates = time_epochs(source.load("train"), image_shape=shape,
                                         cache_dir=Path(tmp) / f"cache_{size}")
                 finally:
-                    data.MEMORY_CACHE_FRACTION = saved
+                    pipeline.MEMORY_CACHE_FRACTION = saved
                 rows.append({"dataset": "celeba layout (JPEG 178x218)", "cache": cache, "image_shape": list(shape),
                              "images": args.images, "epoch1_images_per_sec": rates[0],
                              "epoch2_images_per_sec": rates[1]})

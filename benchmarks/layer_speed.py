@@ -82,7 +82,7 @@ def main(argv=None) -> int:
 
     import models_zoo
     from keras_gen.config import resolve_config
-    from keras_gen.training import build_model
+    from keras_gen.training.build import build_model
 
     config = resolve_config(args.model, **({"batch_size": args.batch_size} if args.batch_size else {}))
     model = build_model(config, num_classes=10 if models_zoo.get(args.model).conditional else None)

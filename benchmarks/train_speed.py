@@ -80,7 +80,7 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
 
     import models_zoo
     from keras_gen.config import resolve_config
-    from keras_gen.training import build_model, compile_model
+    from keras_gen.training.build import build_model, compile_model
 
     config = resolve_config(name, **({"batch_size": batch_size} if batch_size else {}),
                             **({"jit_compile": jit} if jit is not None else {}),

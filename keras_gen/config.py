@@ -15,14 +15,14 @@ import json
 from pathlib import Path
 
 from keras_gen import __version__
-from keras_gen.errors import UserError
+from keras_gen.utils.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 # What may change when a run is resumed; everything else is fixed by the run being continued.
-RESUMABLE_OVERRIDES = frozenset({"epochs", "steps_per_epoch", "export_dir", "export", "jit_compile",
+RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_per_epoch", "export_dir", "export", "jit_compile",
                                  "steps_per_execution", "keep_checkpoints", "verbose", "eval_every", "eval_samples", "keep_best"})
-EVAL_EXTRACTORS = ("domain", "inception")  # keras_gen.evaluators.EXTRACTORS, without importing TensorFlow
+EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")  # keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
 KEEP_BEST = ("fid",)
 
 
@@ -39,6 +39,7 @@ class RunConfig:
     steps_per_epoch: int | None = None
     seed: int = 0
     data_dir: str | None = None
+    download: bool = False  # fetch a dataset missing here through TensorFlow Datasets (never by surprise)
     limit: int | None = None
     subset: str | None = None  # dataset option: Char74K's fnt, hnd or img
     attribute: str | None = None  # dataset option: the CelebA attribute used as the class label
@@ -48,6 +49,7 @@ class RunConfig:
     jit_compile: bool = False
     steps_per_execution: int = 1  # train steps per call of the compiled step (Keras' steps_per_execution)
     strategy: str = "default"
+    mixed_precision: bool = False  # Keras' mixed_float16 policy: float16 compute, float32 weights and losses
     keep_checkpoints: int = 3
     sample_grid: int = 64
     verbose: int | None = None
@@ -72,6 +74,8 @@ class RunConfig:
             raise UserError(f"--lr must be positive, got {self.learning_rate!r}")
         if self.strategy not in STRATEGIES:
             raise UserError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if not isinstance(self.mixed_precision, bool):
+            raise UserError(f"mixed_precision must be true or false, got {self.mixed_precision!r}")
         if self.keep_checkpoints < 1:
             raise UserError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
         if self.sample_grid < 1 or int(self.sample_grid ** 0.5) ** 2 != self.sample_grid:
@@ -85,6 +89,23 @@ class RunConfig:
         if self.keep_best is not None and self.eval_every is None:
             object.__setattr__(self, "eval_every", 1)  # the best needs a figure every epoch
         object.__setattr__(self, "image_shape", tuple(int(d) for d in self.image_shape))
+
+    def summary(self) -> str:
+        """One line for the terminal; config.json holds everything."""
+        h, w, c = self.image_shape
+        parts = [f"{self.model} on {self.dataset} ({h}x{w}x{c})", f"{self.epochs} epochs", f"batch {self.batch_size}",
+                 f"{self.optimizer.get('name', 'optimizer')} lr {self.learning_rate:g}"]
+        if self.latent_dim is not None:
+            parts.append(f"latent {self.latent_dim}")
+        if self.limit is not None:
+            parts.append(f"first {self.limit:,} images")
+        if self.strategy != "default":
+            parts.append(f"strategy {self.strategy}")
+        if self.mixed_precision:
+            parts.append("mixed precision")
+        if self.eval_every:
+            parts.append(f"FID every {self.eval_every} epoch(s)")
+        return ", ".join(parts)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -130,7 +151,7 @@ def resolve_config(model: str, **overrides) -> RunConfig:
     channel count always comes from the dataset.
     """
     import models_zoo  # the zoo imports Keras; keep config importable without it until needed
-    from keras_gen.data import get_dataset_spec
+    from keras_gen.datasets import get_dataset_spec
 
     entry = models_zoo.get(model)
     overrides = {k: v for k, v in overrides.items() if v is not None}

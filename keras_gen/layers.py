@@ -1,6 +1,6 @@
-"""Keras layers for the zoo: ``keras.layers``, with a faster ``Conv2D`` and ``Conv2DTranspose`` on CPU.
+"""A faster ``Conv2D`` and ``Conv2DTranspose`` on CPU, drop-in for Keras' own (the zoo uses them).
 
-``from keras_gen import layers`` gives everything ``keras.layers`` has. :class:`Conv2D` and
+:class:`Conv2D` and
 :class:`Conv2DTranspose` compute exactly what the Keras layers compute (same arguments and
 weights; outputs, gradients and second-order gradients equal to float rounding:
 ``tests/test_layers.py``) and differ only in which TensorFlow kernels run. The reason is one
@@ -32,9 +32,12 @@ Both are serialized as ``keras_gen>Conv2D`` / ``keras_gen>Conv2DTranspose``; sum
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
-from keras.layers import *  # noqa: F401,F403  (this module stands in for keras.layers in the zoo)
+from keras_gen.utils.native import import_tensorflow
+
+import_tensorflow()
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 # Strided convolutions whose output maps have at most this many positions take the col2im input
 # gradient (see the module docstring; benchmarks/layer_speed.py measures it per layer).

@@ -1,11 +1,12 @@
 """The models zoo: every architecture in the study reports, registered by name.
 
 Each builder module opens with the report (and paper) it mirrors, builds plain named Keras
-networks, and wraps them in a :mod:`keras_gen.models` family (``GAN``, ``VAE``, ...), returned
+networks, and wraps them in a :mod:`keras_gen.families` family (``GAN``, ``VAE``, ...), returned
 uncompiled. ``names()`` lists the registry; ``build(name, **overrides)`` builds one; ``get(name)``
 gives its :class:`ZooEntry` (family, report, default dataset and training setup).
 
-Register a new model with the decorator; nothing else needs editing::
+Register a new model with the decorator in a new module of this package; every module here is
+imported when the registry is first read, so nothing else needs editing::
 
     @register("my_gan", family="gan", report="...", section="...", dataset="mnist",
               image_shape=(28, 28, 1), epochs=10, batch_size=64, optimizer={...})
@@ -17,9 +18,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 from typing import Callable
 
-from keras_gen.errors import UserError
+from keras_gen.utils.errors import UserError
+from keras_gen.utils.native import import_tensorflow
+
+import_tensorflow()  # before any builder module imports Keras: TensorFlow's start-up chatter stays quiet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +45,10 @@ class ZooEntry:
     jit_compile: bool = False  # chosen per model by measurement (benchmarks/train_speed.py)
     steps_per_execution: int = 1  # train steps per tf.function call; more for small models (measured)
     summary: str = ""
+    # {sub-network: (count_params(), trainable)}: the report's figures where it prints them (else
+    # computed from the layers, as parameters_source says); tests/test_zoo.py holds every build to them.
+    parameters: dict = dataclasses.field(default_factory=dict)
+    parameters_source: str = ""
     # Run-config defaults that depend on the dataset: {dataset: {key: value}}, "*" for any other
     # dataset, e.g. {"mnist": {"latent_dim": 2}, "*": {"latent_dim": 300}} (Dietrich §II.D).
     dataset_defaults: dict = dataclasses.field(default_factory=dict)
@@ -62,9 +71,7 @@ class ZooEntry:
 
 
 _REGISTRY: dict[str, ZooEntry] = {}
-_MODULES = ("models_zoo.dcgan", "models_zoo.vae_conv", "models_zoo.mlp", "models_zoo.ponnuru_mlp",
-            "models_zoo.dcgan32", "models_zoo.dcgan_upsample", "models_zoo.wgan", "models_zoo.acgan",
-            "models_zoo.cgan", "models_zoo.vae_deconv", "models_zoo.faces")
+_HELPERS = frozenset({"checks"})  # modules of shared pieces that register nothing
 
 
 def register(name: str, **info):
@@ -82,8 +89,10 @@ def register(name: str, **info):
 
 
 def _load_all():
-    for module in _MODULES:
-        importlib.import_module(module)
+    """Import every builder module of this package (each registers its models on import)."""
+    for module in pkgutil.iter_modules(__path__):
+        if module.name not in _HELPERS:
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
 def names() -> list[str]:

@@ -10,12 +10,12 @@ channels. The bodies are ``dcgan``'s (Junnuthula §3.1.2), widened at their inpu
 from __future__ import annotations
 
 import keras
-from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
+from keras import layers
 
-from keras_gen.models import GAN
+from keras_gen.families import GAN
 from models_zoo import register
-from models_zoo._layers import check_divisible, check_latent_dim
 from models_zoo.acgan import check_num_classes
+from models_zoo.checks import check_divisible, check_latent_dim
 from models_zoo.dcgan import dcgan_generator
 from models_zoo.dcgan_upsample import conv_discriminator
 
@@ -53,6 +53,8 @@ def cgan_discriminator(*, image_shape=(28, 28, 1), num_classes: int = 10, name: 
 
 @register(
     "cgan",
+    parameters={"generator": (2_456_384, 2_430_912), "discriminator": (4_321_409, 4_321_409)},
+    parameters_source="computed (beyond the reports)",
     family="gan",
     report="beyond the reports: Mirza & Osindero 2014, cited by Dietrich (003)",
     section="§III.C",

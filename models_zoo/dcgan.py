@@ -9,11 +9,15 @@ two convolutions to four (64, 128, 256, 512 filters: feature maps 14, 7, 4, 2 at
 from __future__ import annotations
 
 import keras
-from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
+from keras import layers
 
-from keras_gen.models import GAN
+from keras_gen.families import GAN
+from keras_gen.layers import (  # faster on CPU, same maths (keras_gen/layers.py)
+    Conv2D,
+    Conv2DTranspose,
+)
 from models_zoo import register
-from models_zoo._layers import check_divisible, check_latent_dim
+from models_zoo.checks import check_divisible, check_latent_dim
 
 
 def dcgan_generator(*, latent_dim: int = 100, image_shape=(28, 28, 1), name: str = "generator") -> keras.Model:
@@ -26,13 +30,13 @@ def dcgan_generator(*, latent_dim: int = 100, image_shape=(28, 28, 1), name: str
             layers.BatchNormalization(),
             layers.LeakyReLU(),
             layers.Reshape((h // 4, w // 4, 256)),  # [B, 7, 7, 256]
-            layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False),  # [B, 7, 7, 128]
+            Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False),  # [B, 7, 7, 128]
             layers.BatchNormalization(),
             layers.LeakyReLU(),
-            layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False),  # [B, 14, 14, 64]
+            Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False),  # [B, 14, 14, 64]
             layers.BatchNormalization(),
             layers.LeakyReLU(),
-            layers.Conv2DTranspose(c, 5, strides=2, padding="same", use_bias=False, activation="tanh"),  # [B, 28, 28, C]
+            Conv2DTranspose(c, 5, strides=2, padding="same", use_bias=False, activation="tanh"),  # [B, 28, 28, C]
         ],
         name=name,
     )
@@ -43,13 +47,15 @@ def dcgan_discriminator(*, image_shape=(28, 28, 1), name: str = "discriminator")
     h, w, c = check_divisible(image_shape, 1, "the dcgan discriminator")
     stack = [keras.Input((h, w, c), name="images")]
     for filters in (64, 128, 256, 512):  # feature maps 14, 7, 4, 2 at 28x28
-        stack += [layers.Conv2D(filters, 5, strides=2, padding="same"), layers.LeakyReLU(), layers.Dropout(0.3)]
+        stack += [Conv2D(filters, 5, strides=2, padding="same"), layers.LeakyReLU(), layers.Dropout(0.3)]
     stack += [layers.Flatten(), layers.Dense(1)]  # logit; the report's sigmoid lives in the loss
     return keras.Sequential(stack, name=name)
 
 
 @register(
     "dcgan",
+    parameters={"generator": (2_330_944, 2_305_472), "discriminator": (4_305_409, 4_305_409)},
+    parameters_source="the report's table (Junnuthula §3.1.2)",
     family="gan",
     report="Junnuthula (002)",
     section="§3.1.2",

@@ -13,11 +13,15 @@ to 32x32 by the input pipeline. PyTorch's BatchNorm (eps 1e-5, momentum 0.1) is 
 from __future__ import annotations
 
 import keras
-from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
+from keras import layers
 
-from keras_gen.models import GAN
+from keras_gen.families import GAN
+from keras_gen.layers import (  # faster on CPU, same maths (keras_gen/layers.py)
+    Conv2D,
+    Conv2DTranspose,
+)
 from models_zoo import register
-from models_zoo._layers import check_latent_dim
+from models_zoo.checks import check_latent_dim
 
 SIZE = 32
 
@@ -40,16 +44,16 @@ def dcgan32_generator(*, latent_dim: int = 100, channels: int = 1, name: str = "
         [
             keras.Input((check_latent_dim(latent_dim),), name="z"),
             layers.Reshape((1, 1, latent_dim)),  # [B, 1, 1, latent]
-            layers.Conv2DTranspose(256, 4, strides=1, padding="valid", use_bias=False),  # [B, 4, 4, 256]
+            Conv2DTranspose(256, 4, strides=1, padding="valid", use_bias=False),  # [B, 4, 4, 256]
             _bn(),
             layers.ReLU(),
-            layers.Conv2DTranspose(128, 4, strides=2, padding="same", use_bias=False),  # [B, 8, 8, 128]
+            Conv2DTranspose(128, 4, strides=2, padding="same", use_bias=False),  # [B, 8, 8, 128]
             _bn(),
             layers.ReLU(),
-            layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False),  # [B, 16, 16, 64]
+            Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False),  # [B, 16, 16, 64]
             _bn(),
             layers.ReLU(),
-            layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False,
+            Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False,
                                    activation="tanh"),  # [B, 32, 32, C]
         ],
         name=name,
@@ -61,15 +65,15 @@ def dcgan32_discriminator(*, channels: int = 1, name: str = "discriminator") -> 
     return keras.Sequential(
         [
             keras.Input((SIZE, SIZE, channels), name="images"),
-            layers.Conv2D(32, 4, strides=2, padding="same", use_bias=False),  # [B, 16, 16, 32]
+            Conv2D(32, 4, strides=2, padding="same", use_bias=False),  # [B, 16, 16, 32]
             layers.LeakyReLU(negative_slope=0.2),
-            layers.Conv2D(64, 4, strides=2, padding="same", use_bias=False),  # [B, 8, 8, 64]
+            Conv2D(64, 4, strides=2, padding="same", use_bias=False),  # [B, 8, 8, 64]
             _bn(),
             layers.LeakyReLU(negative_slope=0.2),
-            layers.Conv2D(128, 4, strides=2, padding="same", use_bias=False),  # [B, 4, 4, 128]
+            Conv2D(128, 4, strides=2, padding="same", use_bias=False),  # [B, 4, 4, 128]
             _bn(),
             layers.LeakyReLU(negative_slope=0.2),
-            layers.Conv2D(1, 4, strides=2, padding="same", use_bias=False),  # [B, 2, 2, 1]
+            Conv2D(1, 4, strides=2, padding="same", use_bias=False),  # [B, 2, 2, 1]
             layers.Flatten(),  # [B, 4]
             layers.Dense(1),  # logit; the report's sigmoid lives in the loss
         ],
@@ -79,6 +83,8 @@ def dcgan32_discriminator(*, channels: int = 1, name: str = "discriminator") -> 
 
 @register(
     "dcgan_32",
+    parameters={"generator": (1_067_776, 1_066_880), "discriminator": (167_173, 166_789)},
+    parameters_source="trainable counts equal the PyTorch model's; totals add BatchNorm statistics",
     family="gan",
     report="Ali (001)",
     section="Experiment Details (Generator/Discriminator listings)",

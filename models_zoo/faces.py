@@ -15,11 +15,15 @@
 from __future__ import annotations
 
 import keras
-from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
+from keras import layers
 
-from keras_gen.models import GAN, VAE
+from keras_gen.families import GAN, VAE
+from keras_gen.layers import (  # faster on CPU, same maths (keras_gen/layers.py)
+    Conv2D,
+    Conv2DTranspose,
+)
 from models_zoo import register
-from models_zoo._layers import check_divisible, check_latent_dim
+from models_zoo.checks import check_divisible, check_latent_dim
 
 
 def dense_face_generator(*, latent_dim: int = 200, image_shape=(256, 256, 3), name: str = "generator") -> keras.Model:
@@ -52,6 +56,8 @@ def dense_face_discriminator(*, image_shape=(256, 256, 3), name: str = "discrimi
 
 @register(
     "gan_faces_dense",
+    parameters={"generator": (202_238_720, 202_235_136), "discriminator": (100_795_393, 100_795_393)},
+    parameters_source="the report's figure (Junnuthula Fig. 7)",
     family="gan",
     report="Junnuthula (002)",
     section="§3.2.1, Fig. 7",
@@ -90,8 +96,8 @@ def conv_face_generator(*, latent_dim: int = 32, image_shape=(128, 128, 3), name
         layers.Reshape((h // 16, w // 16, 256)),  # [B, 8, 8, 256]
     ]
     for filters in (128, 64, 32, 16):  # maps 16, 32, 64, 128
-        stack += [layers.Conv2DTranspose(filters, 4, strides=2, padding="same"), layers.LeakyReLU(negative_slope=0.2)]
-    stack.append(layers.Conv2D(c, 5, padding="same", activation="tanh"))  # [B, 128, 128, C]
+        stack += [Conv2DTranspose(filters, 4, strides=2, padding="same"), layers.LeakyReLU(negative_slope=0.2)]
+    stack.append(Conv2D(c, 5, padding="same", activation="tanh"))  # [B, 128, 128, C]
     return keras.Sequential(stack, name=name)
 
 
@@ -100,13 +106,15 @@ def conv_face_discriminator(*, image_shape=(128, 128, 3), name: str = "discrimin
     h, w, c = check_divisible(image_shape, 16, "the dcgan_faces discriminator (four stride-2 convolutions)")
     stack = [keras.Input((h, w, c), name="images")]
     for filters in (32, 64, 128, 256):  # maps 64, 32, 16, 8 at 128x128
-        stack += [layers.Conv2D(filters, 4, strides=2, padding="same"), layers.LeakyReLU(negative_slope=0.2)]
+        stack += [Conv2D(filters, 4, strides=2, padding="same"), layers.LeakyReLU(negative_slope=0.2)]
     stack += [layers.Flatten(), layers.Dropout(0.4), layers.Dense(1)]  # logit; the sigmoid is the loss's
     return keras.Sequential(stack, name=name)
 
 
 @register(
     "dcgan_faces",
+    parameters={"generator": (1_238_435, 1_238_435), "discriminator": (706_529, 706_529)},
+    parameters_source="computed (chosen sizes)",
     family="gan",
     report="Junnuthula (002)",
     section="§3.2.1",
@@ -144,7 +152,7 @@ def face_vae_encoder(*, latent_dim: int = 200, image_shape=(128, 128, 3), name: 
     images = keras.Input((h, w, c), name="encoder_input")
     x = images
     for i, filters in enumerate((32, 64, 64, 64)):  # maps 64, 32, 16, 8 at 128x128
-        x = layers.Conv2D(filters, 3, strides=2, padding="same", name=f"encoder_conv_{i}")(x)
+        x = Conv2D(filters, 3, strides=2, padding="same", name=f"encoder_conv_{i}")(x)
         x = layers.LeakyReLU(negative_slope=0.3)(x)
     x = layers.Flatten()(x)  # [B, 4096]
     return keras.Model(images, [layers.Dense(latent_dim, name="mu")(x), layers.Dense(latent_dim, name="log_var")(x)],
@@ -160,13 +168,15 @@ def face_vae_decoder(*, latent_dim: int = 200, image_shape=(128, 128, 3), name: 
         layers.Reshape((h // 16, w // 16, 64)),  # [B, 8, 8, 64]
     ]
     for filters in (64, 64, 32):  # maps 16, 32, 64
-        stack += [layers.Conv2DTranspose(filters, 3, strides=2, padding="same"), layers.LeakyReLU(negative_slope=0.3)]
-    stack.append(layers.Conv2DTranspose(c, 3, strides=2, padding="same"))  # logits [B, 128, 128, C]
+        stack += [Conv2DTranspose(filters, 3, strides=2, padding="same"), layers.LeakyReLU(negative_slope=0.3)]
+    stack.append(Conv2DTranspose(c, 3, strides=2, padding="same"))  # logits [B, 128, 128, C]
     return keras.Sequential(stack, name=name)
 
 
 @register(
     "vae_faces",
+    parameters={"encoder": (1_732_048, 1_732_048), "decoder": (916_483, 916_483)},
+    parameters_source="the report's encoder figure; the decoder computed",
     family="vae",
     report="Junnuthula (002)",
     section="§3.2.2, Fig. 9",

@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 
 import keras
-from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
+from keras import layers
 
-from keras_gen.models import GAN, VAE
+from keras_gen.families import GAN, VAE
 from models_zoo import register
-from models_zoo._layers import check_divisible, check_latent_dim
+from models_zoo.checks import check_divisible, check_latent_dim
 
 
 def mlp(units, *, input_shape, activation: str, name: str, output_units: int | None = None,
@@ -39,6 +39,8 @@ def mlp(units, *, input_shape, activation: str, name: str, output_units: int | N
 
 @register(
     "mlp_gan_wide",
+    parameters={"generator": (579_728, 579_728), "discriminator": (533_505, 533_505)},
+    parameters_source="the report's layer sizes",
     family="gan",
     report="Schulz (004)",
     section="§6 (architecture), §5 (losses)",
@@ -72,6 +74,8 @@ def build_mlp_gan_wide(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN
 
 @register(
     "vae_mlp_2d",
+    parameters={"encoder": (534_276, 534_276), "decoder": (534_544, 534_544)},
+    parameters_source="the report's layer sizes",
     family="vae",
     report="Ali (001); Ponnuru (000)",
     section="Ali's VAE module listing; Ponnuru §5",

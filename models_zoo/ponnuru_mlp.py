@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 
 import keras
-from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
+from keras import layers
 
-from keras_gen.models import GAN, VAE
+from keras_gen.families import GAN, VAE
 from models_zoo import register
-from models_zoo._layers import check_divisible, check_latent_dim
+from models_zoo.checks import check_divisible, check_latent_dim
 
 _GAN_OPTIMIZER = {"name": "adam", "learning_rate": 2e-4}  # Ponnuru §4.2: "changed it to 0.0002", one per network
 
@@ -51,6 +51,8 @@ def _relu():
 
 @register(
     "mlp_gan",
+    parameters={"generator": (293_136, 293_136), "discriminator": (201_217, 201_217)},
+    parameters_source="discriminator from the report; generator computed (chosen sizes)",
     family="gan",
     report="Ponnuru (000)",
     section="§4.2",
@@ -84,6 +86,8 @@ def build_mlp_gan(*, latent_dim: int = 100, image_shape=(28, 28, 1), d_steps: in
 
 @register(
     "mlp_gan_small",
+    parameters={"generator": (114_800, 114_800), "discriminator": (110_849, 110_849)},
+    parameters_source="the report's layer sizes",
     family="gan",
     report="Ponnuru (000)",
     section="§5",
@@ -115,6 +119,8 @@ def build_mlp_gan_small(*, latent_dim: int = 100, image_shape=(28, 28, 1), d_ste
 
 @register(
     "vae_mlp",
+    parameters={"encoder": (330_040, 330_040), "decoder": (322_784, 322_784)},
+    parameters_source="the report's total 652,824; the split computed",
     family="vae",
     report="Ponnuru (000)",
     section="§4.3",

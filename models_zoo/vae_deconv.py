@@ -15,13 +15,17 @@ exp(log_var / 2).
 from __future__ import annotations
 
 import keras
-from keras_gen import layers  # keras.layers, with a faster Conv2D (keras_gen/layers.py)
+from keras import layers
 
-from keras_gen.models import VAE
+from keras_gen.families import VAE
+from keras_gen.layers import (  # faster on CPU, same maths (keras_gen/layers.py)
+    Conv2D,
+    Conv2DTranspose,
+)
 from models_zoo import register
-from models_zoo._layers import check_divisible, check_latent_dim
 from models_zoo.acgan import check_num_classes
 from models_zoo.cgan import one_hot
+from models_zoo.checks import check_divisible, check_latent_dim
 
 FILTERS = 64
 INTERMEDIATE = 128
@@ -40,11 +44,11 @@ def deconv_encoder(*, latent_dim: int = 2, image_shape=(28, 28, 1), num_classes:
     # Chosen: bias starts at 0.1, not 0. With C filters on [0, 1] inputs and a zero bias, an
     # initial kernel that is all negative (1 run in 16 for C=1) zeroes this ReLU everywhere and
     # the whole encoder never trains; the positive bias keeps background pixels alive.
-    x = layers.Conv2D(c, 2, padding="same", activation="relu",
+    x = Conv2D(c, 2, padding="same", activation="relu",
                       bias_initializer=keras.initializers.Constant(0.1))(images)  # [B, 28, 28, C]
-    x = layers.Conv2D(FILTERS, 2, strides=2, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
-    x = layers.Conv2D(FILTERS, 3, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
-    x = layers.Conv2D(FILTERS, 3, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
+    x = Conv2D(FILTERS, 2, strides=2, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
+    x = Conv2D(FILTERS, 3, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
+    x = Conv2D(FILTERS, 3, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
     x = layers.Flatten()(x)  # [B, 12544]
     inputs = images
     if num_classes is not None:
@@ -70,15 +74,17 @@ def deconv_decoder(*, latent_dim: int = 2, image_shape=(28, 28, 1), num_classes:
     x = layers.Dense(INTERMEDIATE, activation="relu")(x)  # [B, 128]
     x = layers.Dense(FILTERS * (h // 2) * (w // 2), activation="relu")(x)  # [B, 12544]
     x = layers.Reshape((h // 2, w // 2, FILTERS))(x)  # [B, 14, 14, 64]
-    x = layers.Conv2DTranspose(FILTERS, 3, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
-    x = layers.Conv2DTranspose(FILTERS, 3, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
-    x = layers.Conv2DTranspose(FILTERS, 3, strides=2, padding="valid", activation="relu")(x)  # [B, 29, 29, 64]
-    logits = layers.Conv2D(c, 2, padding="valid")(x)  # [B, 28, 28, C]; the example's sigmoid is the likelihood's
+    x = Conv2DTranspose(FILTERS, 3, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
+    x = Conv2DTranspose(FILTERS, 3, padding="same", activation="relu")(x)  # [B, 14, 14, 64]
+    x = Conv2DTranspose(FILTERS, 3, strides=2, padding="valid", activation="relu")(x)  # [B, 29, 29, 64]
+    logits = Conv2D(c, 2, padding="valid")(x)  # [B, 28, 28, C]; the example's sigmoid is the likelihood's
     return keras.Model(inputs, logits, name=name)
 
 
 @register(
     "vae_deconv",
+    parameters={"encoder": (1_680_457, 1_680_457), "decoder": (1_729_601, 1_729_601)},
+    parameters_source="the Keras example's model",
     family="vae",
     report="Dietrich (003)",
     section="§II.D",
@@ -112,6 +118,8 @@ def build_vae_deconv(*, latent_dim: int = 2, image_shape=(28, 28, 1)) -> VAE:
 
 @register(
     "cvae",
+    parameters={"encoder": (1_681_737, 1_681_737), "decoder": (1_730_881, 1_730_881)},
+    parameters_source="computed: vae_deconv with the one-hot label",
     family="vae",
     report="Dietrich (003)",
     section="§II.C-D",

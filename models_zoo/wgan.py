@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from keras_gen.wgan import WGAN
+from keras_gen.families import WGAN
 from models_zoo import register
 from models_zoo.dcgan import dcgan_generator
 from models_zoo.dcgan_upsample import conv_discriminator, upsample_generator
@@ -27,6 +27,8 @@ from models_zoo.dcgan_upsample import conv_discriminator, upsample_generator
 
 @register(
     "wgan",
+    parameters={"generator": (2_330_944, 2_305_472), "critic": (4_305_408, 4_305_408)},
+    parameters_source="computed: dcgan's discriminator without the output bias",
     family="gan",
     report="Dietrich (003)",
     section="§III.B",
@@ -61,6 +63,8 @@ def build_wgan(*, latent_dim: int = 100, image_shape=(28, 28, 1), n_critic: int 
 
 @register(
     "wgan_gp",
+    parameters={"generator": (2_330_944, 2_305_472), "critic": (4_305_408, 4_305_408)},
+    parameters_source="computed: dcgan's discriminator without the output bias",
     family="gan",
     report="beyond the reports: Gulrajani et al. 2017; Schulz (004)",
     section="§8 (future work)",

@@ -45,14 +45,14 @@ def write_idx_dataset(directory: Path, train: tuple, test: tuple, *, gz: bool = 
 @pytest.fixture(scope="session")
 def mnist_train():
     """The real MNIST training set: uint8 [60000, 28, 28, 1], int32 [60000]."""
-    from keras_gen.data import load_idx_arrays
+    from keras_gen.datasets.idx import load_idx_arrays
 
     return load_idx_arrays(MNIST_DIR, "train")
 
 
 @pytest.fixture(scope="session")
 def mnist_test():
-    from keras_gen.data import load_idx_arrays
+    from keras_gen.datasets.idx import load_idx_arrays
 
     return load_idx_arrays(MNIST_DIR, "test")
 
@@ -123,7 +123,7 @@ def evaluator_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mnist_evaluator(evaluator_cache):
     """The MNIST domain classifier trained once on 2,000 real training images (about 10 s)."""
-    from keras_gen import evaluators
+    from keras_gen.evaluation import extractors as evaluators
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(evaluators.CACHE_ENV, str(evaluator_cache))
@@ -137,7 +137,7 @@ def default_slot_cache(tmp_path_factory, mnist_evaluator, evaluator_cache):
     commands run as a user would find a classifier without training the full one."""
     import shutil
 
-    from keras_gen import evaluators
+    from keras_gen.evaluation import extractors as evaluators
 
     cache = tmp_path_factory.mktemp("default_slot_cache")
     source = evaluator_cache / "evaluators" / f"mnist-limit{TRAIN_LIMIT}"

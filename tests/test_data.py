@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_gen import data
-from keras_gen.errors import UserError
+from keras_gen.datasets import idx, pipeline, registry
+from keras_gen.utils.errors import UserError
 
 from conftest import MNIST_DIR, write_idx, write_idx_dataset
 
-FASHION_SYSTEM_DIR = data.SYSTEM_DATA_DIRS[0] / "fashion-mnist"
+FASHION_SYSTEM_DIR = registry.SYSTEM_DATA_DIRS[0] / "fashion-mnist"
 
 
 def test_shipped_mnist_is_the_official_release(mnist_train, mnist_test):
@@ -30,8 +30,8 @@ def test_shipped_mnist_is_the_official_release(mnist_train, mnist_test):
 
 def test_idx_round_trip_gzipped_and_plain(tmp_path):
     array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    np.testing.assert_array_equal(data.read_idx(write_idx(tmp_path / "a-idx3-ubyte.gz", array)), array)
-    np.testing.assert_array_equal(data.read_idx(write_idx(tmp_path / "b-idx3-ubyte", array)), array)
+    np.testing.assert_array_equal(idx.read_idx(write_idx(tmp_path / "a-idx3-ubyte.gz", array)), array)
+    np.testing.assert_array_equal(idx.read_idx(write_idx(tmp_path / "b-idx3-ubyte", array)), array)
 
 
 @pytest.mark.parametrize("damage, needle", [
@@ -43,48 +43,48 @@ def test_corrupt_idx_files_are_user_errors(tmp_path, damage, needle):
     path = write_idx(tmp_path / "x-idx3-ubyte", np.zeros((4, 5, 5), np.uint8))
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(UserError, match=needle):
-        data.read_idx(path)
+        idx.read_idx(path)
 
 
 def test_bad_gzip_is_a_user_error(tmp_path):
     path = tmp_path / "x-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x05abcde")[:-6])
     with pytest.raises(UserError, match="cannot read"):
-        data.read_idx(path)
+        idx.read_idx(path)
 
 
 def test_explicit_data_dir_never_falls_back(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        data.find_source("mnist", tmp_path / "missing")
+        registry.find_source("mnist", tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="does not hold mnist"):
-        data.find_source("mnist", tmp_path / "empty")
+        registry.find_source("mnist", tmp_path / "empty")
 
 
 def test_source_order(tmp_path, monkeypatch, tiny_mnist_dir):
     # Repository copy by default ...
     monkeypatch.delenv("KERAS_GEN_DATA", raising=False)
-    assert data.find_source("mnist").directory == data.REPO_DATA_DIR / "mnist"
+    assert registry.find_source("mnist").directory == registry.REPO_DATA_DIR / "mnist"
     # ... $KERAS_GEN_DATA/<name> before it ...
     shutil.copytree(tiny_mnist_dir, tmp_path / "mnist")
     monkeypatch.setenv("KERAS_GEN_DATA", str(tmp_path))
-    assert data.find_source("mnist").directory == tmp_path / "mnist"
+    assert registry.find_source("mnist").directory == tmp_path / "mnist"
     # ... and --data-dir before everything.
-    assert data.find_source("mnist", MNIST_DIR).directory == MNIST_DIR
+    assert registry.find_source("mnist", MNIST_DIR).directory == MNIST_DIR
     # Nothing local and downloads not allowed: a clear error naming where it looked.
-    monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "nowhere")
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIRS", ())
+    monkeypatch.setattr(registry, "REPO_DATA_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(registry, "SYSTEM_DATA_DIRS", ())
     monkeypatch.setenv("KERAS_GEN_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(UserError, match="not found .*--data-dir"):
-        data.find_source("mnist", allow_download=False)
+        registry.find_source("mnist", allow_download=False)
     # With downloads allowed the last resort is TensorFlow Datasets.
-    assert data.find_source("mnist").location == "tensorflow-datasets:mnist"
+    assert registry.find_source("mnist").location == "tensorflow-datasets:mnist"
 
 
 @pytest.mark.skipif(not FASHION_SYSTEM_DIR.is_dir(), reason="apt-get install dataset-fashion-mnist (.ci/run does)")
 def test_fashion_mnist_found_in_debian_location(monkeypatch):
     monkeypatch.delenv("KERAS_GEN_DATA", raising=False)
-    source = data.find_source("fashion_mnist")
+    source = registry.find_source("fashion_mnist")
     assert source.directory == FASHION_SYSTEM_DIR
     images, labels = next(iter(source.load("test").batch(10_000)))
     assert images.shape == (10000, 28, 28, 1) and sorted(np.unique(labels)) == list(range(10))
@@ -92,12 +92,12 @@ def test_fashion_mnist_found_in_debian_location(monkeypatch):
 
 def test_unknown_dataset_lists_known_ones():
     with pytest.raises(UserError, match="known datasets: .*mnist"):
-        data.find_source("mnits")
+        registry.find_source("mnits")
 
 
 def test_prepare_image_pads_small_differences_with_zeros():
     image = tf.fill([28, 28, 1], tf.constant(200, tf.uint8))
-    out = data.prepare_image(image, image_shape=(32, 32, 1))
+    out = pipeline.prepare_image(image, image_shape=(32, 32, 1))
     assert out.shape == (32, 32, 1) and out.dtype == tf.uint8
     assert int(tf.reduce_max(out[:2])) == 0 and int(tf.reduce_max(out[:, -2:])) == 0
     assert int(tf.reduce_min(out[2:30, 2:30])) == 200
@@ -107,17 +107,17 @@ def test_prepare_image_crops_to_aspect_and_resizes_and_converts_channels():
     # A 40x80 image: the left and right quarters are 0, the centre 40x40 is 255.
     image = np.zeros((40, 80, 3), np.uint8)
     image[:, 20:60] = 255
-    out = data.prepare_image(tf.constant(image), image_shape=(16, 16, 1))
+    out = pipeline.prepare_image(tf.constant(image), image_shape=(16, 16, 1))
     assert out.shape == (16, 16, 1)
     assert int(tf.reduce_min(out)) == 255  # the centre crop kept only the bright square
-    rgb = data.prepare_image(tf.zeros([28, 28, 1], tf.uint8), image_shape=(64, 64, 3))
+    rgb = pipeline.prepare_image(tf.zeros([28, 28, 1], tf.uint8), image_shape=(64, 64, 3))
     assert rgb.shape == (64, 64, 3)
 
 
 @pytest.mark.parametrize("value_range, lo, hi", [("minus_one_one", -1.0, 1.0), ("zero_one", 0.0, 1.0)])
 def test_build_train_set_batches_in_the_model_range(mnist_train, value_range, lo, hi):
     x, y = mnist_train
-    ds = data.build_train_set(tf.data.Dataset.from_tensor_slices((x[:100], y[:100])), image_shape=(28, 28, 1),
+    ds = pipeline.build_train_set(tf.data.Dataset.from_tensor_slices((x[:100], y[:100])), image_shape=(28, 28, 1),
                               value_range=value_range, batch_size=32, seed=3)
     batches = list(ds)
     assert len(batches) == 3  # drop_remainder: 100 // 32
@@ -125,7 +125,7 @@ def test_build_train_set_batches_in_the_model_range(mnist_train, value_range, lo
     assert images.shape == (32, 28, 28, 1) and images.dtype == tf.float32 and labels.dtype == tf.int32
     assert float(tf.reduce_min(images)) == lo and float(tf.reduce_max(images)) == hi
     # The same seed gives the same order; every epoch reshuffles.
-    again = list(data.build_train_set(tf.data.Dataset.from_tensor_slices((x[:100], y[:100])), image_shape=(28, 28, 1),
+    again = list(pipeline.build_train_set(tf.data.Dataset.from_tensor_slices((x[:100], y[:100])), image_shape=(28, 28, 1),
                                       value_range=value_range, batch_size=32, seed=3))
     np.testing.assert_array_equal(batches[0][1], again[0][1])
     assert not np.array_equal(np.concatenate([b[1] for b in batches]), np.concatenate([b[1] for b in list(ds)]))
@@ -133,7 +133,7 @@ def test_build_train_set_batches_in_the_model_range(mnist_train, value_range, lo
 
 def test_build_train_set_resizes_for_dcgan_32(mnist_train):
     x, y = mnist_train
-    ds = data.build_train_set(tf.data.Dataset.from_tensor_slices((x[:64], y[:64])), image_shape=(32, 32, 1),
+    ds = pipeline.build_train_set(tf.data.Dataset.from_tensor_slices((x[:64], y[:64])), image_shape=(32, 32, 1),
                               value_range="minus_one_one", batch_size=16, seed=0, limit=32)
     batches = list(ds)
     assert len(batches) == 2 and batches[0][0].shape == (16, 32, 32, 1)
@@ -143,6 +143,6 @@ def test_build_train_set_resizes_for_dcgan_32(mnist_train):
 def test_write_idx_dataset_is_found_as_mnist(tmp_path, mnist_train, mnist_test):
     (x, y), (xt, yt) = mnist_train, mnist_test
     write_idx_dataset(tmp_path, (x[:10], y[:10]), (xt[:5], yt[:5]), gz=False)
-    images, labels = next(iter(data.find_source("mnist", tmp_path).load("train").batch(100)))
+    images, labels = next(iter(registry.find_source("mnist", tmp_path).load("train").batch(100)))
     np.testing.assert_array_equal(images, x[:10])
     np.testing.assert_array_equal(labels, y[:10])

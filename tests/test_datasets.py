@@ -18,8 +18,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, assert_one_line_error, run
-from keras_gen import data, formats
-from keras_gen.errors import UserError
+from keras_gen.datasets import pipeline, registry, char74k
+from keras_gen.utils.errors import UserError
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
@@ -183,7 +183,7 @@ def test_train_py_on_cifar10_celeba_char74k(cli_runs):
 def test_cifar10_batches_load_channel_last(data_root, tmp_path):
     root, arrays = data_root
     for where in (root / "cifar10", root / "cifar10" / "cifar-10-batches-py"):  # the parent or the folder
-        source = data.find_source("cifar10", where)
+        source = registry.find_source("cifar10", where)
         assert source.num_classes == 10
         images, labels = elements(source.load("train"))
         expected = np.concatenate([arrays[f"data_batch_{i}"][0] for i in range(1, 6)])
@@ -199,27 +199,27 @@ def test_cifar10_batches_load_channel_last(data_root, tmp_path):
         (evil / f.name).write_bytes(f.read_bytes())
     (evil / "test_batch").write_bytes(b"cos\nsystem\n(S'touch pwned'\ntR.")
     with pytest.raises(UserError, match=r"test_batch is not a readable CIFAR-10 .*os\.system"):
-        data.find_source("cifar10", tmp_path).load("test")
+        registry.find_source("cifar10", tmp_path).load("test")
     (evil / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}))
     with pytest.raises(UserError, match=r"test_batch: b'data' is uint8 \[2, 100\]"):
-        data.find_source("cifar10", tmp_path).load("test")
+        registry.find_source("cifar10", tmp_path).load("test")
 
 
 def test_celeba_splits_attribute_and_centre_crop(data_root, capsys):
     root, _ = data_root
-    source = data.find_source("celeba", root / "celeba")
+    source = registry.find_source("celeba", root / "celeba")
     assert source.num_classes is None
     images, labels = elements(source.load("train"))
     assert len(images) == 30 and images[0].shape == (218, 178, 3) and set(labels) == {-1}
     assert len(list(source.load("test"))) == 5 and len(list(source.load("validation"))) == 5
 
-    male = data.find_source("celeba", root / "celeba", options={"attribute": "Male"})
+    male = registry.find_source("celeba", root / "celeba", options={"attribute": "Male"})
     assert male.num_classes == 2
     _, labels = elements(male.load("train"))
     np.testing.assert_array_equal(labels, [1 if i % 2 else 0 for i in range(1, 31)])
 
     # Centre crop (drops the 20-row bands above and below) then resize: only the face grey is left.
-    batches = data.build_train_set(male.load("train"), image_shape=(64, 64, 3), value_range="zero_one",
+    batches = pipeline.build_train_set(male.load("train"), image_shape=(64, 64, 3), value_range="zero_one",
                                    batch_size=30, seed=0, shuffle=False)
     (batch, batch_labels), = list(batches.as_numpy_iterator())
     assert batch.shape == (30, 64, 64, 3) and batch.dtype == np.float32
@@ -229,15 +229,15 @@ def test_celeba_splits_attribute_and_centre_crop(data_root, capsys):
 
     with pytest.raises(UserError, match=r"--attribute 'male' is not a column of .*list_attr_celeba.txt; did you "
                                         r"mean 'Male'\?"):
-        data.find_source("celeba", root / "celeba", options={"attribute": "male"}).load("train")
+        registry.find_source("celeba", root / "celeba", options={"attribute": "male"}).load("train")
     with pytest.raises(UserError, match=r"dataset celeba does not take --subset \(it takes --attribute\)"):
-        data.find_source("celeba", root / "celeba", options={"subset": "fnt"})
+        registry.find_source("celeba", root / "celeba", options={"subset": "fnt"})
 
 
 def test_char74k_classes_subsets_and_grayscale(data_root):
     root, _ = data_root
-    source = data.find_source("char74k", root / "char74k")
-    assert source.num_classes == 62 and formats.CHAR74K_CLASSES[10] == "A" and formats.CHAR74K_CLASSES[36] == "a"
+    source = registry.find_source("char74k", root / "char74k")
+    assert source.num_classes == 62 and char74k.CHAR74K_CLASSES[10] == "A" and char74k.CHAR74K_CLASSES[36] == "a"
     train, test = (elements(source.load(split)) for split in ("train", "test"))
     assert len(train[0]) + len(test[0]) == 124 and 0 < len(test[0]) < 30  # disjoint, stable hold-out
     for image, label in zip(train[0] + test[0], np.concatenate([train[1], test[1]])):
@@ -245,19 +245,19 @@ def test_char74k_classes_subsets_and_grayscale(data_root):
         assert int(image[0, 0, 0]) in (char_value(label, 0), char_value(label, 1))  # Sample{label+1:03d}
     assert sorted(set(train[1]) | set(test[1])) == list(range(62))
 
-    images, labels = elements(data.find_source("char74k", root / "char74k", options={"subset": "hnd"}).load("train"))
+    images, labels = elements(registry.find_source("char74k", root / "char74k", options={"subset": "hnd"}).load("train"))
     assert images[0].shape == (90, 120, 1)  # RGB PNG read as grey
     assert all(abs(int(im[0, 0, 0]) - char_value(y, 0)) <= 1 for im, y in zip(images, labels))
 
     with pytest.raises(UserError, match=r"has no Char74K img images; .*it has fnt, hnd: pass --subset fnt"):
-        data.find_source("char74k", root / "char74k", options={"subset": "img"}).load("train")
+        registry.find_source("char74k", root / "char74k", options={"subset": "img"}).load("train")
     with pytest.raises(UserError, match=r"--subset must be one of fnt, hnd, img for char74k, got 'bad'"):
-        data.find_source("char74k", root / "char74k", options={"subset": "bad"}).load("train")
+        registry.find_source("char74k", root / "char74k", options={"subset": "bad"}).load("train")
 
 
 def test_folder_classes_skips_files_that_are_not_images(data_root, tmp_path, capsys):
     root, _ = data_root
-    source = data.find_source("folder", root / "folder")
+    source = registry.find_source("folder", root / "folder")
     assert source.num_classes == 2  # cat, dog
     train, test = (elements(source.load(split)) for split in ("train", "test"))
     err = capsys.readouterr().err
@@ -270,17 +270,17 @@ def test_folder_classes_skips_files_that_are_not_images(data_root, tmp_path, cap
 
     flat = tmp_path / "flat"
     write_folder(flat, np.random.default_rng(1), classes=("only",), per_class=10, broken=False)
-    unlabelled = data.find_source("folder", flat)
+    unlabelled = registry.find_source("folder", flat)
     assert unlabelled.num_classes is None
     assert set(elements(unlabelled.load("train"))[1]) == {-1}
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match=r"--data-dir .*empty does not hold folder: expected a directory of"):
-        data.find_source("folder", tmp_path / "empty")
+        registry.find_source("folder", tmp_path / "empty")
     (tmp_path / "junk" / "a").mkdir(parents=True)
     (tmp_path / "junk" / "a" / "x.jpg").write_text("<html>")
     with pytest.raises(UserError, match=r"no decodable image in .*junk: all 1 files fail \(a/x.jpg: not a JPEG"):
-        data.find_source("folder", tmp_path / "junk").load("train")
+        registry.find_source("folder", tmp_path / "junk").load("train")
 
 
 def test_file_cache_and_corrupt_image_data(tmp_path, monkeypatch):
@@ -289,16 +289,16 @@ def test_file_cache_and_corrupt_image_data(tmp_path, monkeypatch):
     write_folder(folder, np.random.default_rng(2), classes=("a", "b"), per_class=6, broken=False)
     good = (folder / "b" / "001.jpg").read_bytes()
     (folder / "b" / "zz_cut.jpg").write_bytes(good[:200])  # valid JPEG header, truncated data
-    source = data.find_source("folder", folder)
-    n = data.count_examples(source.load("train"))
+    source = registry.find_source("folder", folder)
+    n = pipeline.count_examples(source.load("train"))
 
     def batches(cache_dir):
-        ds = data.build_train_set(source.load("train"), image_shape=(16, 16, 3), value_range="minus_one_one",
+        ds = pipeline.build_train_set(source.load("train"), image_shape=(16, 16, 3), value_range="minus_one_one",
                                   batch_size=4, seed=1, drop_remainder=False, cache_dir=cache_dir)
         return [(x.numpy(), y.numpy()) for x, y in ds] + [(x.numpy(), y.numpy()) for x, y in ds]
 
     in_memory = batches(None)
-    monkeypatch.setattr(data, "MEMORY_CACHE_FRACTION", 0.0)
+    monkeypatch.setattr(pipeline, "MEMORY_CACHE_FRACTION", 0.0)
     on_disk = batches(tmp_path / "cache")
     assert list((tmp_path / "cache").glob("images*.index"))
     assert sum(len(y) for _, y in in_memory) == 2 * (n - 1)  # both epochs lack the truncated file
@@ -310,7 +310,7 @@ def test_file_cache_and_corrupt_image_data(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- registry and CLI, in process
 def test_list_datasets_shows_every_dataset_and_where(data_root, monkeypatch):
-    from keras_gen import cli
+    from keras_gen.cli import train as cli
 
     root, _ = data_root
     monkeypatch.setenv("KERAS_GEN_DATA", str(root))
@@ -335,7 +335,7 @@ def test_list_datasets_shows_every_dataset_and_where(data_root, monkeypatch):
 
 def main_error(capsys, argv) -> subprocess.CompletedProcess:
     """``train.py ARGV`` in this process (saves a TensorFlow import per case), as a CompletedProcess."""
-    from keras_gen.cli import train_main
+    from keras_gen.cli.train import main as train_main
 
     with pytest.raises(SystemExit) as exit_info:
         train_main([str(a) for a in argv])
@@ -372,7 +372,7 @@ def test_bad_input_is_one_line(data_root, tmp_path, capsys, monkeypatch):
     assert_one_line_error(main_error(capsys, [*base, "--dataset", "celeba", "--data-dir", root / "celeba",
                                               "--attribute", "Beard"]), "'Beard' is not a column", "No_Beard")
     # Nothing local and a TFDS fall-back that fails (an unknown TFDS name: no network needed to fail).
-    monkeypatch.setitem(data._DATASETS, "cifar10", dataclasses.replace(data._DATASETS["cifar10"],
+    monkeypatch.setitem(registry._DATASETS, "cifar10", dataclasses.replace(registry._DATASETS["cifar10"],
                                                                        tfds_name="no_such_tfds_dataset"))
     line = assert_one_line_error(main_error(capsys, [*base, "--dataset", "cifar10"]),
                                  "dataset cifar10 is not on this machine", "pass --data-dir")
@@ -383,13 +383,13 @@ def test_bad_input_is_one_line(data_root, tmp_path, capsys, monkeypatch):
 def test_fashion_mnist_from_debian_and_a_folder_train_in_process(data_root, tmp_path, monkeypatch, capsys):
     """No flags find /usr/share/datasets/fashion-mnist; a labelled folder with two broken files trains."""
     from keras_gen.config import resolve_config
-    from keras_gen.training import train
+    from keras_gen.training.run import train
 
     if not FASHION_DEBIAN.is_dir():
         pytest.skip(f"{FASHION_DEBIAN} missing: apt-get install dataset-fashion-mnist")
     monkeypatch.delenv("KERAS_GEN_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert data.find_source("fashion_mnist").directory == FASHION_DEBIAN or \
+    assert registry.find_source("fashion_mnist").directory == FASHION_DEBIAN or \
         (REPO / "data" / "fashion_mnist").is_dir()
     common = dict(epochs=1, steps_per_epoch=2, batch_size=16, export=False, verbose=0)
     result = train(resolve_config("vae_mlp_2d", dataset="fashion_mnist", limit=512,

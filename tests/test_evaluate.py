@@ -11,9 +11,10 @@ import re
 import numpy as np
 import pytest
 
-from keras_gen.errors import UserError
-from keras_gen.evaluation import EvalSettings, Subject, evaluate, evaluate_main, format_table
-from keras_gen.report import compare_main
+from keras_gen.utils.errors import UserError
+from keras_gen.cli.evaluate import main as evaluate_main
+from keras_gen.evaluation.evaluate import EvalSettings, Subject, evaluate, format_table
+from keras_gen.cli.compare import main as compare_main
 
 from conftest import REPO, assert_one_line_error, run
 
@@ -123,7 +124,7 @@ def test_evaluate_an_export_uses_its_signatures_only(runs, default_slot_cache):
 
 
 def test_evaluation_is_reproducible_and_the_floor_is_cached(runs, default_slot_cache, monkeypatch):
-    from keras_gen.evaluation import open_subject
+    from keras_gen.evaluation.evaluate import open_subject
 
     monkeypatch.setenv("KERAS_GEN_CACHE", str(default_slot_cache))
     subject = open_subject(runs["vae"])

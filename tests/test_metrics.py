@@ -14,8 +14,9 @@ import scipy.linalg
 import scipy.ndimage
 import scipy.special
 
-from keras_gen import evaluators, metrics
-from keras_gen.errors import UserError
+from keras_gen.evaluation import extractors as evaluators
+from keras_gen.evaluation import metrics
+from keras_gen.utils.errors import UserError
 
 from conftest import TRAIN_LIMIT
 

@@ -24,13 +24,14 @@ import pytest
 import tensorflow as tf
 
 import models_zoo
-from keras_gen import serving
+from keras_gen.serving import runtime as serving
 from keras_gen.cli import main as cli_main
 from keras_gen.config import resolve_config
-from keras_gen.errors import UserError
-from keras_gen.export import (WARMUP_BATCH_SIZES, _from_unit, export_model, export_onnx, export_run, export_tflite,
-                              portability_problems)
-from keras_gen.training import train
+from keras_gen.utils.errors import UserError
+from keras_gen.export.convert import export_onnx, export_tflite
+from keras_gen.export.from_run import export_run
+from keras_gen.export.saved_model import WARMUP_BATCH_SIZES, _from_unit, export_model, portability_problems
+from keras_gen.training.run import train
 
 from conftest import REPO, assert_one_line_error
 

@@ -9,7 +9,6 @@ networks go through the battery in test_zoo.py.
 
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
 import pytest
@@ -19,16 +18,16 @@ import keras
 import models_zoo
 import tensorflow as tf
 from keras import layers
-from keras_gen.acgan import ACGAN, ACWGAN
-from keras_gen.cli import train_main
+from keras_gen.families import ACGAN, ACWGAN
+from keras_gen.cli.train import main as train_main
 from keras_gen.config import resolve_config
-from keras_gen.data import build_train_set
-from keras_gen.errors import UserError
-from keras_gen.training import build_model, compile_model, print_summary
-from keras_gen.wgan import WGAN
+from keras_gen.datasets import build_train_set
+from keras_gen.utils.errors import UserError
+from keras_gen.training.build import build_model, compile_model, print_summary
+from keras_gen.families import WGAN
 
 from conftest import assert_one_line_error, run
-from test_zoo import EXPECTED_COUNTS, HEAVY
+from test_zoo import HEAVY
 
 LATENT = 8
 IMAGE = (28, 28, 1)
@@ -299,15 +298,16 @@ def test_list_models_lists_the_whole_zoo(capsys):
 @pytest.mark.parametrize("name", [n for n in models_zoo.names() if n not in HEAVY])
 def test_summary_prints_the_reports_counts(name):
     entry = models_zoo.get(name)
-    config = resolve_config(name, dataset="mnist", image_shape=entry.image_shape)  # the builder's default size
+    config = resolve_config(name)  # the report's dataset and size
     lines = []
-    classes = inspect.signature(entry.builder).parameters["num_classes"].default if entry.conditional else None
-    print_summary(config, num_classes=classes, out=lines.append)
+    print_summary(config, out=lines.append)
     text = "\n".join(lines)
     assert text.startswith(f"{name}: {entry.family}, {entry.report}")
-    for net, (total, trainable) in EXPECTED_COUNTS[name].items():
+    for net, (total, trainable) in entry.parameters.items():
         assert f'"{net}"' in text
         assert f"Total params: {total:,} " in text and f"Trainable params: {trainable:,} " in text
+        assert f"{net}: {total:,} parameters ({trainable:,} trainable); reference {total:,} ({trainable:,} " \
+               f"trainable), {entry.parameters_source}: matches" in text
 
 
 def test_train_py_summary_end_to_end():
@@ -362,7 +362,7 @@ def test_cvae_draws_the_digit_it_is_asked_for(mnist_train, mnist_test, tmp_path)
     _, accuracy = classifier.evaluate(xte.astype(np.float32) / 255.0, yte, verbose=0)
     assert accuracy > 0.97
 
-    from keras_gen.training import train
+    from keras_gen.training.run import train
 
     config = resolve_config("cvae", dataset="mnist", epochs=1, limit=6000, run_dir=str(tmp_path / "run"),
                             export_dir=str(tmp_path / "exports"), verbose=0)

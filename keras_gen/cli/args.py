@@ -1,0 +1,47 @@
+"""What every command line shares: argparse with one-line errors, and value types."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+from keras_gen.utils.errors import exit_on_user_error
+from keras_gen.utils.native import import_tensorflow
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``prog: error: ...; see --help``), exit 2."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message}; see {self.prog} --help", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+@contextlib.contextmanager
+def running(prog: str):
+    """The body of a command, once its arguments are parsed: TensorFlow is imported with its native
+    start-up chatter silenced, and a UserError ends the command with one line and exit status 2."""
+    with exit_on_user_error(prog):
+        import_tensorflow()
+        yield

@@ -1,0 +1,76 @@
+"""``keras-gen serve``: TF Serving's REST API over an export root, for local use and tests."""
+
+from __future__ import annotations
+
+from keras_gen.cli.args import OneLineParser, positive_int, running
+from keras_gen.utils.errors import exit_on_user_error
+
+DEFAULT_ROOT = "saved_models"
+
+
+def port_number(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0..65535 (0: a free port), got {text!r}")
+    return value
+
+
+def add_server_arguments(p: OneLineParser) -> None:
+    p.add_argument("--port", type=port_number, default=8501,
+                   help="port (8501, TF Serving's REST port; 0 picks a free one and prints it)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (127.0.0.1: this machine only; the server has no authentication)")
+    p.add_argument("--verbose", action="store_true", help="log every request on stderr")
+
+
+def allowed_hosts(host: str):
+    """Host headers a loopback-bound server answers (None: any, for a non-loopback bind)."""
+    from keras_gen.serving.rest import LOOPBACK_HOSTS, is_loopback
+
+    return set(LOOPBACK_HOSTS) if is_loopback(host) else None
+
+
+def main(argv=None, prog: str = "keras-gen serve") -> int:
+    p = OneLineParser(prog=prog, description=(
+        "Serve the exports under an export root with TF Serving's REST API (status, metadata, predict) "
+        "for local use, tests and keras-gen explore; production serving is TF Serving itself."))
+    p.add_argument("root", metavar="ROOT", nargs="?", default=DEFAULT_ROOT,
+                   help="export root holding <model>_<dataset>/<version>/ (default saved_models)")
+    add_server_arguments(p)
+    p.add_argument("--max-batch", type=positive_int, default=1024,
+                   help="examples per request when the export's keras_gen.json sets no max_batch (1024)")
+    p.add_argument("--no-preload", action="store_true",
+                   help="load each version on its first request instead of at start-up")
+    args = p.parse_args(argv)
+    # The root and the port are checked before TensorFlow is imported: a wrong path or a busy port
+    # is one line within a second, and the port is held while the models load.
+    with exit_on_user_error(prog):
+        from keras_gen.serving.rest import check_export_root, listen
+
+        root = check_export_root(args.root)
+        sock = listen(args.host, args.port)
+    with running(prog):
+        import sys
+
+        from keras_gen.serving.rest import create_app, is_loopback, run, url_of
+
+        try:
+            app = create_app([root], max_batch=args.max_batch, allowed_hosts=allowed_hosts(args.host))
+            if not args.no_preload:
+                app.repository.preload(log=lambda m: print(m, file=sys.stderr, flush=True))
+            url = url_of(args.host, sock.getsockname()[1])
+            names = app.repository.names()
+            if not is_loopback(args.host):
+                print(f"warning: listening on {args.host}: anyone who can reach this machine can use the "
+                      "server (it has no authentication)", file=sys.stderr, flush=True)
+            print(f"serving {len(names)} model(s) from {root} at {url}/v1/models/<name> "
+                  f"({', '.join(names)}); Ctrl-C stops", flush=True)
+            run(app, sock, verbose=args.verbose)
+        finally:
+            sock.close()
+    return 0

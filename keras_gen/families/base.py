@@ -1,0 +1,327 @@
+"""What every training family shares: a latent prior, seeded sampling, serialization.
+
+A family is a Keras model that owns losses, optimizers and sampling; the networks themselves come
+from :mod:`models_zoo`, and the families wrap them. Each overrides
+``train_step`` with ``tf.GradientTape``, passes ``training=True`` explicitly to every sub-network
+call (BatchNorm and Dropout otherwise run in inference mode), and exposes its loss trackers
+through ``metrics`` so ``fit`` logs and resets them each epoch.
+
+Losses are per-example values averaged over the *global* batch with
+``tf.nn.compute_average_loss``, so gradients have the right size under ``tf.distribute``
+(a plain ``reduce_mean`` would make them N times too large with N replicas).
+
+Distributed and mixed-precision training, in one place for every family:
+
+* Random draws in a train step (latents, labels, the VAE's noise, WGAN-GP's interpolation
+  weights) come from a :class:`ReplicaSeedGenerator`: its state is mirrored (the same on every
+  replica and worker), so each draw folds in the replica's id -- every replica draws its own
+  latents, as a single device drawing the whole global batch would.
+* Keras' TensorFlow trainer fails under ``MultiWorkerMirroredStrategy`` across processes
+  (:data:`KERAS_MULTIWORKER_FIXED_IN`); :class:`GenerativeModel` overrides the two trainer methods
+  involved while the installed Keras needs it.
+* Mixed precision (Keras' ``mixed_float16`` policy): sub-networks compute in float16, the
+  families cast their outputs (logits, decoder outputs, encoder moments) to float32, so losses and
+  TFP distributions are float32; every custom train step scales its loss with the optimizer's
+  ``scale_loss`` (a ``LossScaleOptimizer`` under ``mixed_float16``, the identity otherwise).
+  Checkpoints record no mixed policy (:meth:`GenerativeModel.get_config`): a checkpoint loads in
+  whatever policy is active, float32 unless a run sets another, so exports are float32.
+"""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keras_gen.datasets.pipeline import to_unit_range
+
+tfd = tfp.distributions
+
+PACKAGE = "keras_gen"
+
+
+def serialize(obj):
+    return keras.saving.serialize_keras_object(obj)
+
+
+def deserialize(obj):
+    """A Keras object from its serialized config (a dict); anything else is returned as it is."""
+    return keras.saving.deserialize_keras_object(obj) if isinstance(obj, dict) else obj
+
+
+def average_over_global_batch(per_example):
+    """Mean over the global batch: ``sum / (per-replica batch * replicas)``."""
+    return tf.nn.compute_average_loss(per_example)
+
+
+def as_float32(*tensors):
+    """``tensors`` cast to float32 (None stays None): what a sub-network computing in float16 under
+    the ``mixed_float16`` policy returns, made fit for losses and distributions. One tensor in,
+    one out; several in, a tuple out. A no-op on float32 tensors."""
+    cast = tuple(None if t is None else tf.cast(t, tf.float32) for t in tensors)
+    return cast[0] if len(cast) == 1 else cast
+
+
+# ------------------------------------------------------------------------- mixed precision
+MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def without_mixed_policies(config):
+    """A serialized config with every mixed dtype policy replaced by ``None`` (= the global policy
+    at load time); other policies (an explicit float32 output layer) are kept."""
+    if isinstance(config, dict):
+        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
+                (config.get("config") or {}).get("name") in MIXED_POLICIES:
+            return None
+        return {k: without_mixed_policies(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return type(config)(without_mixed_policies(v) for v in config)
+    return config
+
+
+def loss_scaled(optimizer, dtype_policy):
+    """``optimizer`` wrapped in Keras' dynamic ``LossScaleOptimizer`` under ``mixed_float16`` (float16
+    gradients underflow without it), as Keras' own ``compile`` does; unchanged otherwise."""
+    if getattr(dtype_policy, "name", dtype_policy) == "mixed_float16" and \
+            not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer, name=f"loss_scale_{optimizer.name}")
+    return optimizer
+
+
+# ------------------------------------------------------------------------- tf.distribute
+# Keras 3's TensorFlow trainer fails under ``tf.distribute.MultiWorkerMirroredStrategy`` with more
+# than one worker (keras-team/keras#20585, tensorflow/tensorflow#72388; still in Keras 3.15):
+#
+# 1. ``_maybe_symbolic_build`` reduces the first (nested) batch with ``strategy.reduce`` to learn
+#    its shapes, which raises "Attempt to convert a value (PerReplica...) ... to a Tensor";
+# 2. ``reduce_per_replica`` reduces every log with ``strategy.reduce("MEAN", v, axis=0)``, which
+#    fails on the scalar logs every train step returns.
+#
+# :class:`GenerativeModel` works around both (see ``_maybe_symbolic_build`` and
+# ``make_train_function`` there) while ``keras.__version__`` is older than this version: set it to
+# the first Keras release that fixes both, and delete the workaround once the project requires it.
+# None = not fixed in any release yet: the workaround applies to every version.
+KERAS_MULTIWORKER_FIXED_IN: tuple[int, int, int] | None = None
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"3.15.1"`` -> ``(3, 15, 1)``; pre-release suffixes (``3.16.0.dev2026``, ``3.16.0rc1``) are ignored."""
+    return tuple(int(m.group()) for m in (re.match(r"\d+", part) for part in version.split(".")[:3]) if m)
+
+
+def keras_needs_multiworker_workaround(version: str | None = None) -> bool:
+    """Whether the Keras ``version`` (the installed one by default) has the multi-worker faults."""
+    if KERAS_MULTIWORKER_FIXED_IN is None:
+        return True
+    return version_tuple(version or keras.__version__) < KERAS_MULTIWORKER_FIXED_IN
+
+
+def in_multi_worker_mode(strategy) -> bool:
+    """Whether ``strategy`` is a ``MultiWorkerMirroredStrategy`` spanning more than one worker."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    check = getattr(strategy.extended, "_in_multi_worker_mode", None)
+    return bool(check()) if check is not None else True
+
+
+def _first_local_value(strategy, value):
+    """A ``PerReplica`` batch's first local component (shapes and dtypes are all the symbolic build
+    needs); anything else as it is."""
+    if isinstance(value, tf.distribute.DistributedValues):
+        return strategy.experimental_local_results(value)[0]
+    return value
+
+
+def _rank1_logs(step_function):
+    """``step_function`` with every scalar log reshaped to ``[1]``: Keras' multi-worker reduction
+    (``strategy.reduce("MEAN", v, axis=0)``) then returns the mean over replicas, a scalar."""
+
+    def step(data):
+        return tf.nest.map_structure(
+            lambda v: tf.reshape(v, [1]) if isinstance(v, tf.Tensor) and v.shape.rank == 0 else v,
+            step_function(data))
+
+    return step
+
+
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A ``SeedGenerator`` whose draws differ between replicas.
+
+    Created in a strategy's scope, a ``SeedGenerator``'s state is a mirrored variable: every
+    replica (and every worker) holds, and advances, the same state, so each would draw the same
+    latents. Inside a replica context with more than one replica in sync, this one folds the
+    replica's id (global across workers) into each seed; with one replica its seeds are the plain
+    ``SeedGenerator``'s, so single-device runs draw exactly what they drew before.
+    """
+
+    def next(self, ordered=True):
+        seed = super().next(ordered=ordered)
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return seed
+        replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
+        # The stateless generators take the first component as their key: a different key per replica.
+        return seed + tf.stack([replica * tf.constant(1_000_003, seed.dtype), tf.zeros([], seed.dtype)])
+
+
+class GenerativeModel(keras.Model):
+    """What every family shares: a latent prior, seeded sampling, and image metadata.
+
+    ``generate(z, labels)`` returns images in the model's ``value_range``; ``sample(seeds)`` draws
+    one latent per integer seed from the model's own prior (the same image for the same seed,
+    whatever else is in the batch) and returns images in [0, 1].
+    """
+
+    family = "generative"
+    # The keyword arguments of ``compile`` that take optimizers, the first counting steps.
+    optimizer_slots: tuple[str, ...] = ("optimizer",)
+    # The constructor's arguments that take the sub-networks, in the order of ``sub_networks``:
+    # ``get_config`` serializes them under these names and ``from_config`` passes them back.
+    network_args: tuple[str, ...] = ()
+
+    def __init__(self, *, latent_dim: int, image_shape, value_range: str, num_classes=None,
+                 data_batch_multiplier: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if latent_dim <= 0:
+            raise ValueError(f"latent_dim must be positive, got {latent_dim}")
+        self.latent_dim = int(latent_dim)
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.value_range = value_range
+        self.num_classes = None if num_classes is None else int(num_classes)
+        # How many model batches one step consumes (k fresh real batches for k critic steps).
+        self.data_batch_multiplier = int(data_batch_multiplier)
+        self.seed_generator = ReplicaSeedGenerator(1337, name="seed_generator")
+        self._steps_trained = None  # set on copies that have no optimizer (see float32_copy)
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+    @property
+    def sub_networks(self) -> list:
+        raise NotImplementedError
+
+    def non_finite_weights(self) -> list[str]:
+        """Paths of the floating-point weights holding NaN or infinity (empty for a healthy model)."""
+        return [v.path for v in self.weights
+                if "float" in str(v.dtype) and not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v))))]
+
+    @property
+    def steps_trained(self) -> int:
+        optimizer = getattr(self, self.optimizer_slots[0], None)
+        if optimizer is None:
+            return self._steps_trained or 0
+        return int(optimizer.iterations.numpy())  # MirroredVariable-safe
+
+    @property
+    def mixed_precision(self) -> bool:
+        """Whether the model was built under a mixed dtype policy (sub-networks compute in float16)."""
+        return self.dtype_policy.name in MIXED_POLICIES
+
+    def get_config(self):
+        # No mixed policy is recorded: a checkpoint loads in the policy active when it is loaded
+        # (the run's own on resume, float32 for exports and evaluation).
+        return without_mixed_policies({
+            **super().get_config(),
+            **{arg: serialize(net) for arg, net in zip(self.network_args, self.sub_networks)},
+            "latent_dim": self.latent_dim,
+            "image_shape": list(self.image_shape),
+            "value_range": self.value_range,
+            "num_classes": self.num_classes,
+        })
+
+    def check_forward_pass(self, batch_size: int = 2):
+        """Run every sub-network once on zeros (eagerly): layers that cannot compute in the
+        model's dtype policy fail here, at once, rather than inside the compiled train step."""
+        for net in self.sub_networks:
+            inputs = [tf.zeros([batch_size, *t.shape[1:]], t.dtype) for t in net.inputs]
+            net(inputs if len(inputs) > 1 else inputs[0], training=False)
+
+    @classmethod
+    def from_config(cls, config):
+        # Sub-networks arrive serialized; each family's __init__ deserializes them (see ``deserialize``).
+        return cls(**config)
+
+    # -- compile / saving: one optimizer per slot ------------------------------------------------
+    def get_compile_config(self):
+        return {slot: serialize(getattr(self, slot)) for slot in self.optimizer_slots}
+
+    def compile_from_config(self, config):
+        # compile builds the optimizers' slots, so the saved state (moments, step count) loads into them.
+        self.compile(**{slot: deserialize(config[slot]) for slot in self.optimizer_slots})
+
+    # -- Keras' trainer under MultiWorkerMirroredStrategy (see KERAS_MULTIWORKER_FIXED_IN) -----------
+    def _multi_worker_workaround(self) -> bool:
+        return keras_needs_multiworker_workaround() and in_multi_worker_mode(self.distribute_strategy)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras reduces the first distributed batch across workers (fault 1); its first local
+        # component has the shapes and dtypes the symbolic build needs, with no collective.
+        if iterator is not None and data_batch is None and self._multi_worker_workaround():
+            for _, _, batches in iterator:
+                strategy = self.distribute_strategy
+                data_batch = tf.nest.map_structure(lambda v: _first_local_value(strategy, v), next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def make_train_function(self, force=False):
+        if self._multi_worker_workaround() and (self.train_function is None or force):
+            self.train_function = self._make_function(_rank1_logs(self.train_step))  # fault 2
+            return self.train_function
+        return super().make_train_function(force=force)
+
+    def make_test_function(self, force=False):
+        if self._multi_worker_workaround() and (self.test_function is None or force):
+            self.test_function = self._make_function(_rank1_logs(self.test_step))  # fault 2
+            return self.test_function
+        return super().make_test_function(force=force)
+
+    # -- prior -----------------------------------------------------------------------------
+    def prior(self) -> tfd.Distribution:
+        """p(z): a standard normal unless a family overrides it."""
+        return tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim]))
+
+    def latent_from_seeds(self, seeds):
+        """One latent per int32 seed, drawn statelessly from :meth:`prior`: ``[B] -> [B, latent]``."""
+        seeds = tf.cast(seeds, tf.int32)
+        prior = self.prior()
+        return tf.map_fn(
+            lambda s: prior.sample(seed=tf.stack([s, tf.constant(0x6B67, tf.int32)])),
+            seeds,
+            fn_output_signature=tf.TensorSpec([self.latent_dim], tf.float32),
+        )
+
+    def random_latent(self, batch_size):
+        """Latents for training: ``[batch, latent]`` from the prior, advancing the seed generator."""
+        seed = keras.random.randint([2], 0, 2**31 - 1, seed=self.seed_generator, dtype="int32")
+        return self.prior().sample(batch_size, seed=seed)
+
+    def random_labels(self, batch_size):
+        return keras.random.randint([batch_size], 0, self.num_classes, seed=self.seed_generator, dtype="int32")
+
+    # -- generation --------------------------------------------------------------------------
+    def generate(self, z, labels=None, training=False):
+        """Images in the model's value range from latents ``z`` ([B, latent])."""
+        raise NotImplementedError
+
+    def generate_unit(self, z, labels=None):
+        return to_unit_range(self.generate(z, labels), self.value_range)
+
+    def sample(self, seeds, labels=None):
+        """``[B]`` int seeds -> ``[B, H, W, C]`` images in [0, 1], deterministic per seed."""
+        return self.generate_unit(self.latent_from_seeds(seeds), labels)
+
+    def call(self, z, training=False):
+        return self.generate(z, training=training)
+
+    # -- helpers for train steps --------------------------------------------------------------
+    def split_batch(self, data):
+        """``(images, labels)`` of a batch, labels None unless the model is conditional."""
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return images, (labels if self.conditional else None)
+
+    def _net_inputs(self, x, labels):
+        return x if not self.conditional else [x, labels]

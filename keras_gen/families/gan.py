@@ -1,0 +1,230 @@
+"""Goodfellow et al. 2014, "Generative Adversarial Nets": the adversarial train step every GAN
+family shares.
+
+One train step, written once: k discriminator (critic) updates, each on a fresh real batch, then
+one generator update. The variants change only what they must, by overriding hooks:
+
+* :meth:`GAN.discriminator_outputs` -- what the discriminator says about a batch (an auxiliary
+  class head adds class logits: :mod:`keras_gen.families.acgan`);
+* :meth:`GAN.discriminator_loss`, :meth:`GAN.generator_objective` -- the per-example objectives
+  (the Wasserstein losses: :mod:`keras_gen.families.wgan`);
+* :meth:`GAN.discriminator_penalty` -- an extra per-example term for the critic (WGAN-GP);
+* :meth:`GAN.after_discriminator_update` -- work after each critic update (weight clipping);
+* :meth:`GAN.fake_labels` -- the labels of a discriminator step's fake batch;
+* :meth:`GAN.update_trackers` -- what is logged.
+
+The auxiliary class cross-entropy (AC-GAN) is added by the loop whenever the discriminator returns
+class logits, for both networks, so every family with a class head gets the same L_C.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_gen.families.base import (
+    PACKAGE,
+    GenerativeModel,
+    as_float32,
+    average_over_global_batch,
+    deserialize,
+    loss_scaled,
+)
+
+
+def class_cross_entropy(class_logits, labels):
+    """Per-example softmax cross-entropy of integer ``labels`` ([B]) under ``class_logits`` ([B, K]): ``[B]``."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=class_logits)
+
+
+def class_hits(class_logits, labels):
+    """1.0 where the arg-max class is ``labels``, else 0.0: ``[B]``."""
+    predicted = tf.argmax(class_logits, axis=-1, output_type=tf.int32)
+    return tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GAN(GenerativeModel):
+    """Goodfellow et al. 2014 GAN with a binary cross-entropy objective.
+
+    The discriminator outputs a *logit*; the sigmoid that the reports put in the network lives in
+    the loss (``from_logits``), which is numerically stable and has the same parameters.
+
+    * ``generator_loss="non_saturating"`` minimises -log D(G(z)) (Goodfellow et al. §3; Schulz §6);
+      ``"minimax"`` minimises log(1 - D(G(z))), the objective as written in the reports' equations.
+    * ``d_steps`` discriminator steps per generator step (Ponnuru's *k*), each on a fresh real
+      batch: the input pipeline delivers ``d_steps`` batches per step.
+    * ``generator_step="fresh"`` draws new latents for the generator's update (Goodfellow et al.
+      Algorithm 1); ``"reuse"`` updates the generator on the fake batch of the last discriminator
+      step, through the updated discriminator (one fake batch per iteration, as PyTorch's DCGAN
+      loop and the reports that print theirs do; it saves one generator forward pass per step).
+    """
+
+    family = "gan"
+    optimizer_slots = ("g_optimizer", "d_optimizer")
+    network_args = ("generator", "discriminator")
+
+    def __init__(self, generator, discriminator, *, latent_dim, image_shape, value_range="minus_one_one",
+                 num_classes=None, d_steps: int = 1, generator_loss: str = "non_saturating",
+                 label_smoothing: float = 0.0, generator_step: str = "fresh", **kwargs):
+        if generator_loss not in ("non_saturating", "minimax"):
+            raise ValueError(f"generator_loss must be 'non_saturating' or 'minimax', got {generator_loss!r}")
+        if d_steps < 1:
+            raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+        if generator_step not in ("fresh", "reuse"):
+            raise ValueError(f"generator_step must be 'fresh' or 'reuse', got {generator_step!r}")
+        super().__init__(latent_dim=latent_dim, image_shape=image_shape, value_range=value_range,
+                         num_classes=num_classes, data_batch_multiplier=d_steps, **kwargs)
+        self.generator = deserialize(generator)
+        self.discriminator = deserialize(discriminator)
+        self.d_steps = int(d_steps)
+        self.generator_loss = generator_loss
+        self.label_smoothing = float(label_smoothing)
+        self.generator_step = generator_step
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean D(x): drifts to 0.5 at equilibrium
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.built = True  # the sub-networks are built functional models
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "d_steps": self.d_steps,
+            "generator_loss": self.generator_loss,
+            "label_smoothing": self.label_smoothing,
+            "generator_step": self.generator_step,
+        }
+
+    def compile(self, *, g_optimizer, d_optimizer, jit_compile=False, **kwargs):
+        super().compile(jit_compile=jit_compile, **kwargs)
+        # Under mixed_float16, dynamic loss scaling (what Keras' compile does for ``optimizer``).
+        self.g_optimizer = loss_scaled(g_optimizer, self.dtype_policy)
+        self.d_optimizer = loss_scaled(d_optimizer, self.dtype_policy)
+        # Create the slots now, in the strategy's scope: created lazily inside the replica function,
+        # Adam/RMSprop slots fail under MirroredStrategy ("must feed a value for placeholder").
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def sub_networks(self):
+        return [self.generator, self.discriminator]
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+
+    # -- model -------------------------------------------------------------------------------
+    def generate(self, z, labels=None, training=False):
+        return as_float32(self.generator(self._net_inputs(z, labels), training=training))  # float16 under mixed precision
+
+    def discriminate(self, images, labels=None, training=False):
+        """Logits that ``images`` are real: ``[B, 1]``, float32."""
+        return as_float32(self.discriminator(self._net_inputs(images, labels), training=training))
+
+    def score(self, images, labels=None):
+        """Probability that ``images`` (in the model's value range) are real: ``[B]``."""
+        return tf.sigmoid(as_float32(self.discriminate(images, labels)))[:, 0]
+
+    # -- hooks: what the variants override -------------------------------------------------------
+    def discriminator_outputs(self, images, labels=None, training=False):
+        """``(scores [B], class logits [B, K] or None)``: real/fake logits here."""
+        return self.discriminate(images, labels, training=training)[:, 0], None
+
+    @staticmethod
+    def _bce(logits, target):
+        """Per-example binary cross-entropy of logits ``[B]`` against a constant target: ``[B]``."""
+        logits = tf.reshape(logits, [tf.shape(logits)[0]])
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), target), logits=logits)
+
+    def discriminator_loss(self, real_scores, fake_scores):
+        """Per-example -log D(x) - log(1 - D(G(z))): ``[B]``."""
+        return self._bce(real_scores, 1.0 - self.label_smoothing) + self._bce(fake_scores, 0.0)
+
+    def generator_objective(self, fake_scores):
+        """Per-example generator loss: ``[B]``."""
+        if self.generator_loss == "non_saturating":
+            return self._bce(fake_scores, 1.0)  # -log D(G(z))
+        return -self._bce(fake_scores, 0.0)  # log(1 - D(G(z)))
+
+    def discriminator_penalty(self, real, fake, labels):
+        """An extra per-example term of the discriminator's loss (``[B]``, already weighted), or None."""
+        return None
+
+    def after_discriminator_update(self):
+        """Runs after every discriminator update (inside the compiled step)."""
+
+    def fake_labels(self, real_labels, batch):
+        """Labels of a discriminator step's fake batch: the real batch's (conditional), or None."""
+        return real_labels
+
+    def update_trackers(self, step: dict, g_loss):
+        """Log one train step; ``step`` is :meth:`discriminator_step`'s result for the last update."""
+        self.d_loss_tracker.update_state(step["d_loss"])
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(tf.sigmoid(step["real_scores"]))
+        self.d_fake_tracker.update_state(tf.sigmoid(step["fake_scores"]))
+
+    # -- the train step ------------------------------------------------------------------------
+    def discriminator_step(self, real, labels):
+        """One discriminator update on ``real`` ([B, H, W, C]) and a fresh fake batch. Returns what
+        the generator step and the trackers need: per-example ``d_loss`` [B], ``real_scores``,
+        ``fake_scores`` [B], ``real_classes`` ([B, K] or None), ``penalty``, ``fake``, ``fake_labels``."""
+        batch = tf.shape(real)[0]
+        z = self.random_latent(batch)  # [B, latent]
+        fake_labels = self.fake_labels(labels, batch)
+        with tf.GradientTape() as tape:
+            fake = self.generate(z, fake_labels, training=True)  # [B, H, W, C]
+            # float32 whatever the hooks return (a variant's head may compute in float16).
+            real_scores, real_classes = as_float32(*self.discriminator_outputs(real, labels, training=True))  # [B], [B, K]|None
+            fake_scores, fake_classes = as_float32(*self.discriminator_outputs(fake, fake_labels, training=True))
+            d_loss = self.discriminator_loss(real_scores, fake_scores)  # [B]
+            penalty = self.discriminator_penalty(real, fake, labels)
+            if penalty is not None:
+                d_loss += penalty
+            if real_classes is not None:  # auxiliary classifier: L_C on real and fake images
+                d_loss += class_cross_entropy(real_classes, labels) + class_cross_entropy(fake_classes, fake_labels)
+            d_objective = self.d_optimizer.scale_loss(average_over_global_batch(d_loss))  # loss scaling: mixed precision
+        grads = tape.gradient(d_objective, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        self.after_discriminator_update()
+        return {"d_loss": d_loss, "real_scores": real_scores, "fake_scores": fake_scores, "real_classes": real_classes,
+                "labels": labels, "penalty": penalty, "fake": fake, "fake_labels": fake_labels}
+
+    def generator_step_loss(self, fake, labels):
+        """Per-example generator loss of ``fake`` under the current discriminator: ``[B]``."""
+        scores, classes = as_float32(*self.discriminator_outputs(fake, labels, training=True))
+        loss = self.generator_objective(scores)
+        if classes is not None:
+            loss += class_cross_entropy(classes, labels)
+        return loss
+
+    def train_step(self, data):
+        real_all, labels_all = self.split_batch(data)  # d_steps real batches, concatenated
+        real_chunks = tf.split(real_all, self.d_steps) if self.d_steps > 1 else [real_all]
+        if labels_all is None:
+            label_chunks = [None] * self.d_steps
+        else:
+            label_chunks = tf.split(labels_all, self.d_steps) if self.d_steps > 1 else [labels_all]
+        for real, labels in zip(real_chunks[:-1], label_chunks[:-1]):  # k - 1 discriminator steps, unrolled
+            self.discriminator_step(real, labels)
+        if self.generator_step == "reuse":
+            # The generator's tape records the last discriminator step's generation: its update
+            # then runs on that fake batch, through the discriminator updated meanwhile.
+            with tf.GradientTape() as tape:
+                step = self.discriminator_step(real_chunks[-1], label_chunks[-1])
+                g_loss = self.generator_step_loss(step["fake"], step["fake_labels"])  # [B]
+                g_objective = self.g_optimizer.scale_loss(average_over_global_batch(g_loss))
+        else:
+            step = self.discriminator_step(real_chunks[-1], label_chunks[-1])
+            batch = tf.shape(real_chunks[-1])[0]
+            z = self.random_latent(batch)
+            g_labels = self.random_labels(batch) if self.conditional else None
+            with tf.GradientTape() as tape:
+                g_loss = self.generator_step_loss(self.generate(z, g_labels, training=True), g_labels)  # [B]
+                g_objective = self.g_optimizer.scale_loss(average_over_global_batch(g_loss))
+        grads = tape.gradient(g_objective, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        # Trackers take per-example values: their mean is right under any number of replicas.
+        self.update_trackers(step, g_loss)
+        return {m.name: m.result() for m in self.metrics}

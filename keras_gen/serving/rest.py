@@ -1,0 +1,701 @@
+"""A local server speaking TF Serving's REST API over the exports under an export root.
+
+Production serving is TF Serving (see the README); this server is for local use, tests and the
+latent explorer (:mod:`keras_gen.serving.explorer_app`). It answers the part of TF Serving's REST API
+that keras_gen exports need, with TF Serving's request and reply shapes:
+
+* ``GET /v1/models/<name>[/versions/<v>]``: model status, ``{"model_version_status": [{"version":
+  "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}``;
+* ``GET /v1/models/<name>[/versions/<v>]/metadata``: the signature defs, in TF Serving's JSON shape;
+* ``POST /v1/models/<name>[/versions/<v>]:predict``: ``signature_name`` (default
+  ``serving_default``) with the row format (``instances`` -> ``{"predictions": [...]}``) or the
+  columnar format (``inputs`` -> ``{"outputs": ...}``: the tensor itself for one output, an object
+  keyed by output name for several);
+* ``GET /v1/keras_gen/models``: not TF Serving's: every model under the root, with each version's
+  ``keras_gen.json`` and the batch cap, ``{"models": [{"name", "latest_version", "versions":
+  [{"version", "keras_gen", "max_batch"}]}]}`` (newest version first). Read from the files, no model
+  is loaded for it.
+
+Errors are ``{"error": "..."}`` with 400 for a bad request (malformed JSON, a missing or unknown
+input, a wrong shape or dtype, NaN or infinity, a seed outside int32, a label outside the model's
+classes, a batch over the cap), 404 for an unknown model, version or signature, 405 for a wrong
+method, 413 for a body over ``max_body_bytes``; the server keeps serving after any of them.
+
+Exports are found by scanning: a root holds ``<name>/<version>/saved_model.pb`` (TF Serving's
+layout, ``name`` = ``<model>_<dataset>``); a model directory or a version directory can be given
+instead. The scan runs again on every request, so a version written by a later export is served by
+the next request (and the newest version is the default). Versions are loaded with
+``tf.saved_model.load`` only, on first use (``preload`` loads each model's newest at start-up), and
+kept. The batch per request is capped by ``max_batch`` in the version's ``keras_gen.json`` when it
+has one, else by the server's (1024).
+
+This module imports nothing from keras_gen but :mod:`keras_gen.serving` and :mod:`keras_gen.utils`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.routing import BaseConverter, Map, Rule
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from keras_gen.serving import INT32_MAX, INT32_MIN, METADATA_FILE
+from keras_gen.utils.errors import UserError
+
+DEFAULT_PORT = 8501
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_MAX_BATCH = 1024
+DEFAULT_MAX_BODY_BYTES = 64 << 20  # a 1024 x 28 x 28 batch of floats is about 15 MiB of JSON
+DEFAULT_SIGNATURE = "serving_default"
+_VERSION_DIR = re.compile(r"\d+")
+_DTYPES = {"float32": "DT_FLOAT", "int32": "DT_INT32", "int64": "DT_INT64", "float64": "DT_DOUBLE",
+           "string": "DT_STRING", "bool": "DT_BOOL", "uint8": "DT_UINT8", "float16": "DT_HALF"}
+
+
+class ApiError(Exception):
+    """A request the API refuses: ``status`` is the HTTP status, the message goes in ``{"error"}``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+# --------------------------------------------------------------------------- finding exports
+def _is_version_dir(path: Path) -> bool:
+    return (path / "saved_model.pb").is_file()
+
+
+def _version_dirs(model_dir: Path) -> dict[int, Path]:
+    try:
+        children = list(model_dir.iterdir())
+    except OSError:
+        return {}
+    return {int(p.name): p for p in children
+            if _VERSION_DIR.fullmatch(p.name) and p.is_dir() and _is_version_dir(p)}
+
+
+def source_kind(path: Path) -> str:
+    """``version`` (a SavedModel), ``model`` (numbered versions under it) or ``root``."""
+    if _is_version_dir(path):
+        return "version"
+    if _version_dirs(path):
+        return "model"
+    return "root"
+
+
+def read_keras_gen_json(version_dir: Path) -> dict | None:
+    """The export's ``assets/keras_gen.json``, or None (absent or unreadable)."""
+    try:
+        meta = json.loads((version_dir / "assets" / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def check_export_root(path) -> Path:
+    """``path`` as an export root holding at least one export; a UserError otherwise."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise UserError(f"{root} does not exist; pass an export root such as saved_models "
+                        "(it holds <model>_<dataset>/<version>/saved_model.pb)")
+    if not root.is_dir():
+        raise UserError(f"{root} is not a directory; pass an export root such as saved_models")
+    kind = source_kind(root)
+    if kind != "root":
+        parent = root.parent if kind == "model" else root.parent.parent
+        raise UserError(f"{root} is an export {'version' if kind == 'version' else 'model directory'}, not an "
+                        f"export root; pass the directory above it ({parent})")
+    if not any(_version_dirs(p) for p in _children(root)):
+        raise UserError(f"{root} holds no exports (no <model>_<dataset>/<version>/saved_model.pb under it); "
+                        "train one with python train.py or export one with keras-gen export RUN_DIR")
+    return root
+
+
+def _children(root: Path) -> list[Path]:
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+@dataclasses.dataclass
+class ServedVersion:
+    """One version of one model: where it is, its keras_gen.json, and (once loaded) the module."""
+
+    name: str
+    version: int
+    path: Path
+    keras_gen: dict | None
+    module: object = None
+    error: str | None = None
+    signature_defs: dict | None = None
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def loaded(self) -> bool:
+        return self.module is not None
+
+    def max_batch(self, default: int) -> int:
+        value = (self.keras_gen or {}).get("max_batch")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+    @property
+    def num_classes(self) -> int | None:
+        value = (self.keras_gen or {}).get("num_classes")
+        return value if isinstance(value, int) and value > 0 else None
+
+
+class ModelRepository:
+    """The models under ``sources`` (export roots, model directories or version directories),
+    rescanned by :meth:`refresh`; versions are loaded with ``tf.saved_model.load`` on first use."""
+
+    def __init__(self, sources, *, max_batch: int = DEFAULT_MAX_BATCH):
+        self.sources = []
+        for source in sources:
+            path = Path(source).expanduser()
+            if not path.is_dir():
+                raise UserError(f"{path} is not a directory; pass an export root (saved_models) or an export "
+                                "(saved_models/<model>_<dataset>[/<version>])")
+            self.sources.append(path.resolve())
+        if not self.sources:
+            raise UserError("no export root or export given")
+        self.default_max_batch = max_batch
+        self._models: dict[str, dict[int, ServedVersion]] = {}
+        self._lock = threading.Lock()
+        self.refresh()
+
+    # -- scanning
+    def _scan(self) -> dict[str, dict[int, Path]]:
+        found: dict[str, dict[int, Path]] = {}
+
+        def add(name, versions):
+            if name not in found:  # the first source naming a model wins
+                found[name] = versions
+
+        for source in self.sources:
+            kind = source_kind(source)
+            if kind == "version":
+                numbered = _VERSION_DIR.fullmatch(source.name)
+                add(source.parent.name if numbered else source.name, {int(source.name) if numbered else 1: source})
+            elif kind == "model":
+                add(source.name, _version_dirs(source))
+            else:
+                for child in _children(source):
+                    versions = _version_dirs(child)
+                    if versions:
+                        add(child.name, versions)
+        return found
+
+    def refresh(self) -> None:
+        """Rescan the sources: new models and versions appear, removed ones are dropped."""
+        found = self._scan()
+        with self._lock:
+            models = {}
+            for name, versions in found.items():
+                known = self._models.get(name, {})
+                models[name] = {}
+                for number, path in versions.items():
+                    entry = known.get(number)
+                    if entry is None or entry.path != path:
+                        entry = ServedVersion(name, number, path, read_keras_gen_json(path))
+                    models[name][number] = entry
+            self._models = models
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._models)
+
+    def versions(self, name: str) -> list[ServedVersion]:
+        """Every version of ``name``, newest first; ApiError 404 for an unknown model."""
+        with self._lock:
+            versions = self._models.get(name)
+        if not versions:
+            known = ", ".join(self.names()) or "none"
+            raise ApiError(404, f"model {name!r} not found; this server has: {known}")
+        return [versions[v] for v in sorted(versions, reverse=True)]
+
+    def get(self, name: str, version: int | None = None) -> ServedVersion:
+        versions = self.versions(name)
+        if version is None:
+            return versions[0]
+        for entry in versions:
+            if entry.version == version:
+                return entry
+        have = ", ".join(str(v.version) for v in versions)
+        raise ApiError(404, f"model {name!r} has no version {version} (it has {have})")
+
+    # -- loading
+    def load(self, entry: ServedVersion):
+        """The loaded module of ``entry`` (loading it once); ApiError 404 if it cannot load."""
+        with entry.lock:
+            if entry.module is None and entry.error is None:
+                import tensorflow as tf
+
+                try:
+                    entry.module = tf.saved_model.load(str(entry.path))
+                except Exception as err:  # a broken or foreign SavedModel: reported, never fatal
+                    entry.error = f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:300]}"
+        if entry.error is not None:
+            raise ApiError(404, f"version {entry.version} of model {entry.name!r} failed to load ({entry.error})")
+        return entry.module
+
+    def preload(self, log=None) -> None:
+        """Load every model's newest version now (what TF Serving does before taking traffic)."""
+        for name in self.names():
+            entry = self.get(name)
+            start = time.perf_counter()
+            try:
+                self.load(entry)
+                if log:
+                    log(f"loaded {name} version {entry.version} ({entry.path}) in "
+                        f"{time.perf_counter() - start:.1f} s")
+            except ApiError as err:
+                if log:
+                    log(f"warning: {err}")
+
+    def listing(self) -> list[dict]:
+        """``GET /v1/keras_gen/models``: each model's versions with their keras_gen.json."""
+        out = []
+        for name in self.names():
+            try:
+                versions = self.versions(name)
+            except ApiError:  # removed between the two calls
+                continue
+            out.append({"name": name, "latest_version": str(versions[0].version),
+                        "versions": [{"version": str(v.version), "keras_gen": v.keras_gen,
+                                      "max_batch": v.max_batch(self.default_max_batch)} for v in versions]})
+        return out
+
+
+# --------------------------------------------------------------------------- metadata
+def _tensor_info(info) -> dict:
+    from tensorflow.core.framework import types_pb2
+
+    dims = [{"size": str(d.size), "name": d.name} for d in info.tensor_shape.dim]
+    return {"dtype": types_pb2.DataType.Name(info.dtype),
+            "tensor_shape": {"dim": dims, "unknown_rank": bool(info.tensor_shape.unknown_rank)},
+            "name": info.name}
+
+
+def signature_defs(entry: ServedVersion) -> dict:
+    """The version's signature defs as TF Serving's metadata reply shows them (read from
+    ``saved_model.pb``, the file TF Serving reads them from)."""
+    if entry.signature_defs is None:
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        proto = saved_model_pb2.SavedModel()
+        try:
+            proto.ParseFromString((entry.path / "saved_model.pb").read_bytes())
+        except Exception as err:
+            raise ApiError(404, f"version {entry.version} of model {entry.name!r} has an unreadable "
+                                f"saved_model.pb ({type(err).__name__})") from None
+        graphs = [g for g in proto.meta_graphs if "serve" in g.meta_info_def.tags] or list(proto.meta_graphs)
+        defs = {}
+        for key, sig in (graphs[0].signature_def.items() if graphs else []):
+            defs[key] = {"inputs": {k: _tensor_info(v) for k, v in sig.inputs.items()},
+                         "outputs": {k: _tensor_info(v) for k, v in sig.outputs.items()},
+                         "method_name": sig.method_name, "defaults": {}}
+        entry.signature_defs = defs
+    return entry.signature_defs
+
+
+# --------------------------------------------------------------------------- predict
+def _shape_text(shape) -> str:
+    return "[" + ", ".join("B" if i == 0 and d is None else ("?" if d is None else str(d))
+                           for i, d in enumerate(shape)) + "]"
+
+
+def to_input_array(value, spec, *, name: str, signature: str) -> np.ndarray:
+    """A JSON value as the numpy array ``spec`` (a TensorSpec) takes; ApiError 400 otherwise."""
+    dtype = spec.dtype.name
+    want = f"{dtype} {_shape_text(spec.shape.as_list())}"
+    try:
+        array = np.array(value)
+    except (ValueError, OverflowError, TypeError):
+        raise ApiError(400, f"input {name!r} of signature {signature!r} is not a rectangular array of numbers; "
+                            f"it takes {want}") from None
+    if array.ndim >= 1 and array.shape[0] == 0:
+        raise ApiError(400, f"empty batch in input {name!r}; send at least one example")
+    if array.dtype.kind not in "iuf":
+        if array.dtype == object and all(isinstance(v, int) for v in np.ravel(array)) and array.size:
+            raise ApiError(400, f"input {name!r} must fit in {dtype}"
+                                + (f" ({INT32_MIN}..{INT32_MAX})" if dtype == "int32" else "")
+                                + ", got integers beyond int64")
+        kind = {"b": "booleans", "U": "strings", "S": "strings"}.get(array.dtype.kind, "non-numbers or ragged rows")
+        raise ApiError(400, f"input {name!r} of signature {signature!r} holds {kind}; it takes {want}")
+    shape = spec.shape.as_list()
+    if array.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, array.shape)):
+        raise ApiError(400, f"input {name!r} of signature {signature!r} must have shape {_shape_text(shape)} "
+                            f"({dtype}), got {list(array.shape)}")
+    if dtype == "int32":
+        if array.dtype.kind == "f":
+            raise ApiError(400, f"input {name!r} of signature {signature!r} must be integers (int32), got "
+                                "numbers with a fraction or exponent")
+        if array.size and (array.min() < INT32_MIN or array.max() > INT32_MAX):
+            raise ApiError(400, f"input {name!r} must fit in int32 ({INT32_MIN}..{INT32_MAX}), got "
+                                f"{array.min()}..{array.max()}")
+        return array.astype(np.int32)
+    if dtype == "float32":
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ApiError(400, f"input {name!r} of signature {signature!r} holds NaN or infinite values; "
+                                "pass finite numbers")
+        with np.errstate(over="ignore"):
+            converted = array.astype(np.float32)
+        if not np.isfinite(converted).all():
+            raise ApiError(400, f"input {name!r} of signature {signature!r} holds values outside float32's "
+                                "range; pass finite numbers")
+        return converted
+    try:
+        return array.astype(dtype)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"input {name!r} cannot be converted to {dtype}") from None
+
+
+def _named_inputs(value, input_names: list[str], signature: str, *, where: str) -> dict:
+    """``value`` -> ``{input: value}``: an object keyed by input name, or the bare value when the
+    signature has one input."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(input_names))
+        if unknown:
+            raise ApiError(400, f"unknown input {unknown[0]!r} in {where}; signature {signature!r} takes "
+                                f"{', '.join(input_names)}")
+        missing = [n for n in input_names if n not in value]
+        if missing:
+            raise ApiError(400, f"missing input {missing[0]!r} in {where}; signature {signature!r} takes "
+                                f"{', '.join(input_names)}")
+        return value
+    if len(input_names) != 1:
+        raise ApiError(400, f"{where} must be an object keyed by input name: signature {signature!r} takes "
+                            f"{', '.join(input_names)}")
+    return {input_names[0]: value}
+
+
+def parse_predict_body(body: bytes) -> dict:
+    if not body.strip():
+        raise ApiError(400, "empty request body; send JSON such as "
+                            '{"signature_name": "sample", "inputs": {"seed": [0, 1]}}')
+    try:
+        request = json.loads(body)
+    except UnicodeDecodeError:
+        raise ApiError(400, "the request body is not UTF-8 JSON") from None
+    except json.JSONDecodeError as err:
+        raise ApiError(400, f"malformed JSON in the request body: {err}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed JSON in the request body: nested too deeply") from None
+    if not isinstance(request, dict):
+        raise ApiError(400, "the request body must be a JSON object with signature_name and instances or inputs")
+    unknown = sorted(set(request) - {"signature_name", "instances", "inputs"})
+    if unknown:
+        raise ApiError(400, f"unknown key {unknown[0]!r} in the request; expected signature_name and "
+                            "instances (row format) or inputs (columnar format)")
+    if ("instances" in request) == ("inputs" in request):
+        raise ApiError(400, "the request needs exactly one of instances (row format) or inputs (columnar format)")
+    if not isinstance(request.get("signature_name", DEFAULT_SIGNATURE), str):
+        raise ApiError(400, "signature_name must be a string")
+    return request
+
+
+def predict(entry: ServedVersion, module, request: dict, *, max_batch: int) -> dict:
+    """Run one parsed predict request on a loaded version; TF Serving's reply as a dict."""
+    import tensorflow as tf
+
+    signature = request.get("signature_name", DEFAULT_SIGNATURE)
+    signatures = module.signatures
+    if signature not in signatures:
+        raise ApiError(404, f"model {entry.name!r} version {entry.version} has no signature {signature!r}; it has "
+                            f"{', '.join(sorted(signatures))}")
+    fn = signatures[signature]
+    specs = fn.structured_input_signature[1]
+    input_names = sorted(specs)
+    row_format = "instances" in request
+    if row_format:
+        instances = request["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise ApiError(400, "instances must be a non-empty list, one entry per example")
+        if len(instances) > max_batch:
+            raise _batch_error(len(instances), max_batch)
+        rows = [_named_inputs(i, input_names, signature, where="an instance") for i in instances]
+        raw = {n: [row[n] for row in rows] for n in input_names}
+    else:
+        raw = _named_inputs(request["inputs"], input_names, signature, where="inputs")
+    arrays = {n: to_input_array(raw[n], specs[n], name=n, signature=signature) for n in input_names}
+    sizes = {n: (a.shape[0] if a.ndim else None) for n, a in arrays.items()}
+    batch = {s for s in sizes.values() if s is not None}
+    if len(batch) > 1:
+        raise ApiError(400, "inputs disagree on the batch size: "
+                            + ", ".join(f"{n} has {s}" for n, s in sizes.items()))
+    size = batch.pop() if batch else 1
+    if size == 0:
+        raise ApiError(400, "empty batch; send at least one example")
+    if size > max_batch:
+        raise _batch_error(size, max_batch)
+    if "label" in arrays and entry.num_classes is not None:
+        labels = arrays["label"]
+        bad = labels[(labels < 0) | (labels >= entry.num_classes)]
+        if bad.size:
+            raise ApiError(400, f"label {int(bad[0])} is out of range: model {entry.name!r} has "
+                                f"{entry.num_classes} classes (0..{entry.num_classes - 1})")
+    try:
+        outputs = fn(**{n: tf.constant(a) for n, a in arrays.items()})
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
+        raise ApiError(400, f"signature {signature!r} rejected the inputs: "
+                            f"{(str(err).strip().splitlines() or [''])[0][:300]}") from None
+    outputs = {k: v.numpy() for k, v in outputs.items()}
+    if row_format:
+        if len(outputs) == 1:
+            (value,) = outputs.values()
+            return {"predictions": value}
+        keys = sorted(outputs)
+        return {"predictions": [{k: outputs[k][i] for k in keys} for i in range(size)]}
+    if len(outputs) == 1:
+        (value,) = outputs.values()
+        return {"outputs": value}
+    return {"outputs": dict(sorted(outputs.items()))}
+
+
+def array_json(array: np.ndarray) -> str:
+    """A numpy array as JSON nested lists, fast: float32 with 9 significant digits (exact for
+    float32, and half the text of Python's float repr), integers as integers."""
+    array = np.asarray(array)
+    if array.ndim == 0 or array.dtype.kind not in "fiu" or (array.dtype.kind == "f" and not np.isfinite(array).all()):
+        return json.dumps(array.tolist())  # NaN and infinity as Python's json writes them (as TF Serving does)
+    spec = "%.9g" if array.dtype.kind == "f" else "%d"
+    last = array.shape[-1]
+    if array.size == 0:
+        return json.dumps(np.zeros(array.shape).tolist())
+    row = "[" + ",".join([spec] * last) + "]"
+    parts = [row % tuple(r) for r in array.reshape(-1, last).tolist()]
+    for n in reversed(array.shape[:-1]):
+        parts = ["[" + ",".join(parts[i:i + n]) + "]" for i in range(0, len(parts), n)]
+    return parts[0]
+
+
+def to_json(value) -> str:
+    """``json.dumps`` that writes numpy arrays with :func:`array_json`."""
+    if isinstance(value, np.ndarray):
+        return array_json(value)
+    if isinstance(value, np.generic):
+        return json.dumps(value.item())
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(to_json(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _batch_error(size: int, cap: int) -> ApiError:
+    return ApiError(400, f"batch of {size} is over this server's cap of {cap} examples per request "
+                         "(max_batch in the export's keras_gen.json, else the server's); split it into "
+                         "smaller requests")
+
+
+# --------------------------------------------------------------------------- the WSGI app
+class _NameConverter(BaseConverter):
+    regex = "[^/:]+"
+
+
+def json_response(payload, status: int = 200) -> Response:
+    return Response(to_json(payload), status=status, mimetype="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response({"error": message}, status)
+
+
+class RestApp:
+    """The WSGI application: TF Serving's REST API over a :class:`ModelRepository`."""
+
+    def __init__(self, repository: ModelRepository, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 allowed_hosts: set[str] | None = None, log=None):
+        self.repository = repository
+        self.max_body_bytes = max_body_bytes
+        self.allowed_hosts = allowed_hosts
+        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        self.url_map = Map([
+            Rule("/v1/models/<name:name>", endpoint="status", methods=["GET"]),
+            Rule("/v1/models/<name:name>/versions/<int:version>", endpoint="status", methods=["GET"]),
+            Rule("/v1/models/<name:name>/metadata", endpoint="metadata", methods=["GET"]),
+            Rule("/v1/models/<name:name>/versions/<int:version>/metadata", endpoint="metadata", methods=["GET"]),
+            Rule("/v1/models/<name:name>:predict", endpoint="predict", methods=["POST"]),
+            Rule("/v1/models/<name:name>/versions/<int:version>:predict", endpoint="predict", methods=["POST"]),
+            Rule("/v1/models/<name:name>:<verb>", endpoint="other_verb", methods=["POST"]),
+            Rule("/v1/models/<name:name>/versions/<int:version>:<verb>", endpoint="other_verb", methods=["POST"]),
+            Rule("/v1/models/<name:name>/labels/<path:rest>", endpoint="labels"),
+            Rule("/v1/keras_gen/models", endpoint="listing", methods=["GET"]),
+        ], converters={"name": _NameConverter}, strict_slashes=False)
+
+    # -- plumbing
+    def __call__(self, environ, start_response):
+        return self.handle(Request(environ))(environ, start_response)
+
+    def host_allowed(self, request: Request) -> bool:
+        """With a loopback bind, only loopback Host headers (no DNS rebinding from a web page)."""
+        if self.allowed_hosts is None:
+            return True
+        host = request.host or ""
+        host = host[1:host.find("]")] if host.startswith("[") else host.split(":")[0]
+        return host.lower() in self.allowed_hosts
+
+    def handle(self, request: Request) -> Response:
+        if not self.host_allowed(request):
+            return error_response(403, f"Host {request.host!r} is not served; use http://127.0.0.1 or localhost")
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+            return getattr(self, f"on_{endpoint}")(request, **args)
+        except ApiError as err:
+            return error_response(err.status, str(err))
+        except MethodNotAllowed as err:
+            return error_response(405, f"{request.method} is not allowed on {request.path}; use "
+                                       f"{', '.join(sorted(set(err.valid_methods or []) - {'HEAD', 'OPTIONS'}))}")
+        except NotFound:
+            return error_response(404, f"no such endpoint: {request.path}; see GET /v1/models/<name>, "
+                                       "GET .../metadata, POST /v1/models/<name>:predict")
+        except RequestEntityTooLarge:
+            return error_response(413, f"request body over {self.max_body_bytes} bytes; send smaller batches")
+        except HTTPException as err:
+            return error_response(err.code or 500, err.description or err.name)
+        except Exception as err:  # a bug: logged with its traceback, answered, and the server goes on
+            self.log(f"internal error on {request.method} {request.path}:\n{traceback.format_exc()}")
+            return error_response(500, f"internal error: {type(err).__name__}: {err}")
+
+    def _entry(self, name: str, version: int | None) -> ServedVersion:
+        self.repository.refresh()
+        return self.repository.get(name, version)
+
+    # -- endpoints
+    def on_status(self, request, name, version=None):
+        self.repository.refresh()
+        entries = [self.repository.get(name, version)] if version is not None else self.repository.versions(name)
+        statuses = []
+        for entry in entries:
+            try:
+                self.repository.load(entry)
+                statuses.append({"version": str(entry.version), "state": "AVAILABLE",
+                                 "status": {"error_code": "OK", "error_message": ""}})
+            except ApiError:
+                statuses.append({"version": str(entry.version), "state": "END",
+                                 "status": {"error_code": "UNKNOWN", "error_message": entry.error or ""}})
+        return json_response({"model_version_status": statuses})
+
+    def on_metadata(self, request, name, version=None):
+        entry = self._entry(name, version)
+        return json_response({
+            "model_spec": {"name": name, "signature_name": "", "version": str(entry.version)},
+            "metadata": {"signature_def": {"signature_def": signature_defs(entry)}},
+        })
+
+    def on_predict(self, request, name, version=None):
+        entry = self._entry(name, version)
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            raise RequestEntityTooLarge()
+        body = request.stream.read(self.max_body_bytes + 1)
+        if len(body) > self.max_body_bytes:
+            raise RequestEntityTooLarge()
+        parsed = parse_predict_body(body)
+        module = self.repository.load(entry)
+        return json_response(predict(entry, module, parsed,
+                                     max_batch=entry.max_batch(self.repository.default_max_batch)))
+
+    def on_other_verb(self, request, name, verb, version=None):
+        self._entry(name, version)
+        if verb in ("classify", "regress"):
+            raise ApiError(400, f":{verb} needs a classify or regress signature; keras_gen exports have "
+                                "predict signatures only: use :predict")
+        raise ApiError(404, f"unknown verb :{verb}; use :predict")
+
+    def on_labels(self, request, name, rest):
+        raise ApiError(404, "version labels are not supported by this server; use /versions/<number>")
+
+    def on_listing(self, request):
+        self.repository.refresh()
+        return json_response({"models": self.repository.listing()})
+
+
+def create_app(sources, *, max_batch: int = DEFAULT_MAX_BATCH, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               allowed_hosts: set[str] | None = None) -> RestApp:
+    """The WSGI app serving the exports under ``sources`` (export roots, model or version dirs)."""
+    return RestApp(ModelRepository(sources, max_batch=max_batch), max_body_bytes=max_body_bytes,
+                   allowed_hosts=allowed_hosts)
+
+
+# --------------------------------------------------------------------------- running it
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free one); a UserError when it cannot be."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise UserError(f"cannot listen on {host}:{port}: unknown host ({err.strerror}); pass --host "
+                        "127.0.0.1") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as err:
+        sock.close()
+        hint = "stop the other server or pass --port N (0 picks a free port)" \
+            if err.errno in (98, 48) else "pass another --host or --port"
+        raise UserError(f"cannot listen on {host}:{port}: {err.strerror or err}; {hint}") from None
+    return sock
+
+
+class _RequestHandler(WSGIRequestHandler):
+    verbose = False
+
+    def log_request(self, code="-", size="-"):
+        if self.verbose:
+            super().log_request(code, size)
+
+
+def url_of(host: str, port: int) -> str:
+    shown = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def run(app, sock: socket.socket, *, verbose: bool = False) -> None:
+    """Serve ``app`` on the listening ``sock`` (from :func:`listen`) until Ctrl-C or SIGTERM."""
+    handler = type("RequestHandler", (_RequestHandler,), {"verbose": verbose})
+    host, port = sock.getsockname()[:2]
+    server = make_server(host, port, app, threaded=True, request_handler=handler, fd=sock.fileno())
+    sock.close()  # the server holds its own duplicate
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

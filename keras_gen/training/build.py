@@ -1,0 +1,104 @@
+"""A run's model and its training setup: the zoo network in its family, optimizers, strategy."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+import models_zoo
+from keras_gen.config import RunConfig
+from keras_gen.training.distributed import multiworker_strategy
+from keras_gen.utils.errors import UserError
+
+
+def make_optimizer(spec: dict) -> keras.optimizers.Optimizer:
+    spec = dict(spec)
+    name = spec.pop("name")
+    return keras.optimizers.get({"class_name": name, "config": spec})
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":  # TF_CONFIG checked and every peer answering first (keras_gen.training.distributed)
+        return multiworker_strategy()
+    return tf.distribute.get_strategy()
+
+
+def build_model(config: RunConfig, *, num_classes: int | None):
+    """The zoo model for ``config``, uncompiled, sized to the config's image shape."""
+    entry = models_zoo.get(config.model)
+    overrides = {"image_shape": config.image_shape}
+    if config.latent_dim is not None:
+        overrides["latent_dim"] = config.latent_dim
+    if entry.conditional:
+        if num_classes is None:
+            raise UserError(f"model {config.model} is conditional and needs class labels; dataset "
+                            f"{config.dataset} has none: pick a labelled dataset (for celeba pass --attribute, e.g. Male)")
+        overrides["num_classes"] = num_classes
+    model = entry.build(**overrides)
+    if getattr(config, "mixed_precision", False) and model.mixed_precision:
+        check_mixed_precision(model, config)
+    return model
+
+
+def check_mixed_precision(model, config: RunConfig) -> None:
+    """A model built under ``mixed_float16`` whose layers cannot compute in float16 (a custom layer
+    with float32 constants, an op without a float16 kernel) is a UserError before training starts."""
+    try:
+        model.check_forward_pass()
+    except Exception as err:  # TypeError, ValueError, InvalidArgumentError, NotFoundError from a layer
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        reason = next((line.strip() for line in lines if line.strip()), lines[0])[:200]
+        raise UserError(f"model {config.model} cannot train with --mixed-precision: its layers fail in float16 "
+                        f"({type(err).__name__}: {reason}); train it without --mixed-precision") from None
+
+
+def steps_per_execution(config: RunConfig) -> int:
+    """``config.steps_per_execution``, lowered to divide ``--steps-per-epoch`` when that is set: on
+    a repeated dataset one execution runs all its steps, so an epoch would overshoot."""
+    if config.steps_per_epoch is None:
+        return config.steps_per_execution
+    return math.gcd(config.steps_per_execution, config.steps_per_epoch)
+
+
+def compile_model(model, config: RunConfig) -> None:
+    optimizers = {slot: make_optimizer(config.optimizer) for slot in model.optimizer_slots}
+    model.compile(**optimizers, jit_compile=config.jit_compile, steps_per_execution=steps_per_execution(config))
+
+
+def apply_speed_settings(model, config: RunConfig) -> None:
+    """XLA, steps per execution and the learning rate of ``config`` on a model restored from a
+    checkpoint (a resumed run may change them; the optimizers' other state is the checkpoint's)."""
+    model.jit_compile = config.jit_compile
+    model.steps_per_execution = steps_per_execution(config)
+    for slot in model.optimizer_slots:
+        optimizer = getattr(model, slot)
+        if not callable(optimizer.learning_rate):  # a schedule keeps its own
+            optimizer.learning_rate = config.learning_rate
+
+
+def print_summary(config: RunConfig, *, out=print) -> None:
+    """Each sub-network's Keras summary, and its parameter count beside the report's."""
+    from keras_gen.datasets import get_dataset_spec
+
+    model = build_model(config, num_classes=get_dataset_spec(config.dataset).num_classes)
+    entry = models_zoo.get(config.model)
+    out(f"{config.model}: {entry.family}, {entry.report} {entry.section}")
+    default_size = tuple(config.image_shape) == tuple(entry.image_shape) and config.latent_dim in (None, model.latent_dim)
+    for net in model.sub_networks:
+        net.summary(print_fn=lambda line, *a, **k: out(line), expand_nested=True)
+    for net in model.sub_networks:
+        total = net.count_params()
+        trainable = int(sum(math.prod(v.shape) for v in net.trainable_variables))
+        line = f"{net.name}: {total:,} parameters ({trainable:,} trainable)"
+        expected = entry.parameters.get(net.name)
+        if expected and default_size:
+            same = (total, trainable) == tuple(expected)
+            line += f"; reference {expected[0]:,} ({expected[1]:,} trainable), {entry.parameters_source}: " \
+                    f"{'matches' if same else 'DIFFERS'}"
+        elif expected:
+            line += f"; the reference counts are for {entry.image_shape} images"
+        out(line)

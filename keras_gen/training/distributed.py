@@ -1,0 +1,345 @@
+"""Training on more than one process: ``--strategy multiworker`` with ``tf.distribute``.
+
+The engine is TensorFlow's ``MultiWorkerMirroredStrategy``: every worker runs the same command
+with its own ``TF_CONFIG`` (``{"cluster": {"worker": ["host:port", ...]}, "task": {"type":
+"worker", "index": i}}``), holds a full copy of the model, trains on its share of every global
+batch and all-reduces the gradients, so every worker holds the same weights after every step.
+This module adds what the strategy leaves to its user:
+
+* :func:`read_tf_config` checks ``TF_CONFIG`` and says what is wrong in one line;
+* :func:`wait_for_peers` waits (at most :data:`PEER_TIMEOUT_ENV` seconds) until every other
+  worker's port answers, and names the one that does not, where TensorFlow would wait for an
+  hour;
+* :class:`Worker` says whether this process is the chief, which alone writes the run directory,
+  the checkpoints and the export; the others write to a scratch directory they delete (Keras'
+  documented pattern: every worker runs every callback, so collectives stay in step);
+* :func:`continue_cluster_run` resumes a cluster run whose directory holds a run already, so a
+  restarted worker (a pod restarted by Kubernetes) continues from the last checkpoint with the
+  same command, and :func:`check_same_start` stops every worker with one line when they disagree
+  on where they start (a run directory not on storage every worker mounts);
+* :func:`shard_by_data` shards an input pipeline by element: the global batch (``--batch-size``)
+  is split across all replicas of all workers;
+* :func:`dtype_policy` sets Keras' ``mixed_float16`` policy while a ``--mixed-precision`` model
+  is built.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from keras_gen.config import RunConfig
+from keras_gen.utils.errors import UserError
+
+TF_CONFIG_ENV = "TF_CONFIG"
+PEER_TIMEOUT_ENV = "KERAS_GEN_PEER_TIMEOUT"  # seconds to wait for every peer's port to answer
+DEFAULT_PEER_TIMEOUT = 120.0
+WORKER_TYPES = ("chief", "worker")  # the task types MultiWorkerMirroredStrategy trains on
+
+
+# --------------------------------------------------------------------------- TF_CONFIG
+@dataclasses.dataclass(frozen=True)
+class ClusterTask:
+    """This process's place in the cluster ``TF_CONFIG`` describes."""
+
+    cluster: dict  # {"chief": [...], "worker": [...]}: the training tasks only
+    task_type: str
+    task_index: int
+
+    @property
+    def tasks(self) -> list[tuple[str, int, str]]:
+        """``[(type, index, "host:port")]`` of every training task, the chief first."""
+        return [(kind, i, address) for kind in WORKER_TYPES for i, address in enumerate(self.cluster.get(kind, []))]
+
+    @property
+    def address(self) -> str:
+        return self.cluster[self.task_type][self.task_index]
+
+    @property
+    def peers(self) -> list[tuple[str, int, str]]:
+        return [t for t in self.tasks if (t[0], t[1]) != (self.task_type, self.task_index)]
+
+    @property
+    def num_workers(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def rank(self) -> int:
+        """This task's position among all training tasks (0 = the chief)."""
+        return [(kind, i) for kind, i, _ in self.tasks].index((self.task_type, self.task_index))
+
+    @property
+    def is_chief(self) -> bool:
+        """The ``chief`` task, or worker 0 when the cluster has no chief (TensorFlow's rule)."""
+        return self.rank == 0
+
+
+def _split_address(address, where: str) -> tuple[str, int]:
+    host, _, port = str(address).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"TF_CONFIG: {where} is {address!r}, not host:port; write every address as host:port, "
+                        "e.g. 10.0.0.2:12345")
+    return host.strip("[]"), int(port)
+
+
+def read_tf_config(environ=None) -> ClusterTask:
+    """The training cluster and this task from ``TF_CONFIG``; a :class:`UserError` naming the problem
+    when it is missing, does not parse, names no workers or does not place this task in them."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(TF_CONFIG_ENV, "")
+    if not text.strip():
+        raise UserError("--strategy multiworker needs TF_CONFIG set on every worker (see the README, "
+                        "'Training on a cluster')")
+    try:
+        spec = json.loads(text)
+    except ValueError as err:
+        raise UserError(f"TF_CONFIG does not parse as JSON ({err}); it should read like "
+                        '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}') from None
+    cluster = spec.get("cluster") if isinstance(spec, dict) else None
+    if not isinstance(cluster, dict):
+        raise UserError('TF_CONFIG has no "cluster"; it should read like {"cluster": {"worker": ["host:port", ...]}, '
+                        '"task": {"type": "worker", "index": 0}}')
+    training = {kind: cluster.get(kind) or [] for kind in WORKER_TYPES}
+    for kind, addresses in training.items():
+        if not isinstance(addresses, list):
+            raise UserError(f'TF_CONFIG: cluster "{kind}" must be a list of host:port addresses, got {addresses!r}')
+    if not training["worker"] and not training["chief"]:
+        raise UserError('TF_CONFIG names no workers: its cluster needs a "worker" list of host:port addresses '
+                        f"(it has {', '.join(sorted(cluster)) or 'nothing'})")
+    if len(training["chief"]) > 1:
+        raise UserError(f'TF_CONFIG: a cluster has at most one "chief", got {len(training["chief"])}')
+    for kind, addresses in training.items():
+        for i, address in enumerate(addresses):
+            _split_address(address, f"{kind} {i}")
+    task = spec.get("task")
+    if not isinstance(task, dict) or task.get("type") not in WORKER_TYPES:
+        raise UserError(f'TF_CONFIG: "task" must name this process\'s place, e.g. {{"type": "worker", "index": 0}}; '
+                        f"got {task!r}")
+    index = task.get("index", 0)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(training[task["type"]]):
+        raise UserError(f'TF_CONFIG: task index {index!r} is not one of the cluster\'s {len(training[task["type"]])} '
+                        f'"{task["type"]}" entries (counted from 0)')
+    return ClusterTask({k: [str(a) for a in v] for k, v in training.items() if v}, task["type"], index)
+
+
+# --------------------------------------------------------------------------- peers
+def peer_timeout(environ=None) -> float:
+    environ = os.environ if environ is None else environ
+    text = environ.get(PEER_TIMEOUT_ENV)
+    if text is None or not text.strip():
+        return DEFAULT_PEER_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UserError(f"{PEER_TIMEOUT_ENV} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _answers(host: str, port: int, timeout: float) -> str | None:
+    """None when ``host:port`` accepts a TCP connection, else why not (one short phrase)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return f"host {host} does not resolve"
+    except socket.timeout:
+        return "no answer"
+    except OSError as err:
+        return os.strerror(err.errno).lower() if err.errno else str(err)
+
+
+def _listen(task: ClusterTask) -> socket.socket:
+    """Hold this task's own port while waiting, so peers that probe it meanwhile see it answer
+    (TensorFlow's server takes the port over when the strategy is created)."""
+    _, port = _split_address(task.address, f"{task.task_type} {task.task_index}")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", port))
+        listener.listen(64)
+    except OSError as err:
+        listener.close()
+        reason = "in use by another process" if err.errno == errno.EADDRINUSE else os.strerror(err.errno or 0)
+        raise UserError(f"--strategy multiworker: this task ({task.task_type} {task.task_index} at {task.address} in "
+                        f"TF_CONFIG) cannot listen on port {port}: {reason}; free the port or give this task "
+                        "another one in every worker's TF_CONFIG") from None
+    return listener
+
+
+def wait_for_peers(task: ClusterTask, timeout: float, *, poll: float = 0.25) -> None:
+    """Return once every other task's port accepts a connection; after ``timeout`` seconds a
+    :class:`UserError` names the first that does not."""
+    pending = task.peers
+    if not pending:
+        return
+    listener = _listen(task)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            still, reasons = [], {}
+            for kind, i, address in pending:
+                host, port = _split_address(address, f"{kind} {i}")
+                reason = _answers(host, port, timeout=min(2.0, max(timeout, 0.1)))
+                if reason is not None:
+                    still.append((kind, i, address))
+                    reasons[(kind, i)] = reason
+            pending = still
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                kind, i, address = pending[0]
+                others = f" (and {len(pending) - 1} more)" if len(pending) > 1 else ""
+                raise UserError(f"--strategy multiworker: {kind} {i} at {address} did not answer within "
+                                f"{timeout:g} s ({reasons[(kind, i)]}){others}; start every worker TF_CONFIG lists, "
+                                f"check the address, or set {PEER_TIMEOUT_ENV} to wait longer")
+            time.sleep(poll)
+    finally:
+        listener.close()
+
+
+def multiworker_strategy():
+    """``MultiWorkerMirroredStrategy`` for ``TF_CONFIG``, after checking it and waiting for the peers."""
+    import tensorflow as tf
+
+    task = read_tf_config()
+    wait_for_peers(task, peer_timeout())
+    # AUTO: NCCL all-reduce between GPUs, gRPC rings between CPUs.
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+# --------------------------------------------------------------------------- the workers' files
+@dataclasses.dataclass
+class Worker:
+    """This process's role: the chief writes the run directory and the export; another worker
+    writes the same files to a scratch directory it deletes when training ends."""
+
+    index: int = 0
+    count: int = 1
+    is_chief: bool = True
+    scratch: Path | None = None
+
+    @classmethod
+    def of(cls, strategy_name: str) -> "Worker":
+        if strategy_name != "multiworker":
+            return cls()
+        task = read_tf_config()
+        return cls(index=task.rank, count=task.num_workers, is_chief=task.is_chief)
+
+    def write_dir(self, run_dir: Path) -> Path:
+        """Where this worker writes what the chief writes to ``run_dir``."""
+        if self.is_chief:
+            return run_dir
+        if self.scratch is None:
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"keras_gen-worker{self.index}-"))
+            atexit.register(shutil.rmtree, self.scratch, ignore_errors=True)
+        return self.scratch
+
+    def cleanup(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def continue_cluster_run(config: RunConfig, resume_from: Path | None) -> tuple[Path | None, RunConfig]:
+    """``(run to resume, its config)``: with ``--strategy multiworker`` and a ``--run-dir`` that
+    holds a run, that run is continued (as ``--resume`` would) -- a restarted worker runs the same
+    command as before; otherwise ``(resume_from, config)`` unchanged."""
+    from keras_gen.training.resume import resume_config
+
+    if resume_from is not None or config.strategy != "multiworker" or not config.run_dir:
+        return resume_from, config
+    run_dir = Path(config.run_dir)
+    if not (run_dir / "config.json").is_file():
+        return None, config
+    overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    return run_dir, resume_config(run_dir, overrides)
+
+
+def check_same_start(strategy, *, epoch: int, steps: int) -> None:
+    """Stop with one line on every worker unless all start at the same epoch and step count (the
+    chief's checkpoint was not visible to every worker: the run directory must be on storage all
+    of them mount). One all-reduce; nothing without several workers."""
+    import tensorflow as tf
+
+    from keras_gen.families.base import in_multi_worker_mode
+
+    if not in_multi_worker_mode(strategy):
+        return
+    mine = tf.constant([epoch, steps, epoch * epoch, steps * steps], tf.float64)
+    mean = strategy.reduce("MEAN", strategy.run(tf.function(lambda: tf.identity(mine))), axis=None).numpy()
+    if mean[2] - mean[0] ** 2 > 1e-6 or mean[3] - mean[1] ** 2 > 1e-6:
+        raise UserError(f"--strategy multiworker: the workers start from different checkpoints (this one from epoch "
+                        f"{epoch}, step {steps}; the mean is epoch {mean[0]:g}); put the run directory on storage "
+                        "every worker mounts and pass every worker the same --run-dir")
+
+
+def lost_worker(err: Exception, run_dir: Path) -> UserError:
+    """The one line a worker prints when a peer stopped answering during training (TensorFlow's
+    coordination service notices a dead worker within seconds and aborts every collective)."""
+    from keras_gen.rundir.checkpoints import latest_checkpoint
+
+    latest = latest_checkpoint(Path(run_dir) / "checkpoints")
+    where = f"the last complete checkpoint is epoch {latest['epoch']}" if latest else "no epoch completed"
+    lines = [line.strip() for line in str(getattr(err, "message", err)).splitlines() if line.strip()]
+    unhealthy = next((line for line in lines if line.startswith("/job:")), None)
+    reason = f"{unhealthy} stopped answering" if unhealthy else (lines[0][:160] if lines else type(err).__name__)
+    return UserError(f"--strategy multiworker: a worker was lost ({reason}); {where} of {run_dir}: restart every "
+                     "worker with the same command (and --run-dir) to continue from it")
+
+
+def weights_fingerprint(model) -> str:
+    """A short digest of every weight: equal on every worker of a run that trained correctly."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def model_to_export(model, config: RunConfig):
+    """The in-memory model to export, or None to load the checkpoint instead: a mixed-precision
+    model (loaded under the float32 policy, its serving graph has no float16) and a multi-worker
+    one (loaded outside the strategy, its variables are plain ones) go through the checkpoint."""
+    if config.keep_best or model.mixed_precision or config.strategy == "multiworker":
+        return None
+    return model
+
+
+# --------------------------------------------------------------------------- input and precision
+def shard_by_data(dataset):
+    """``dataset`` sharded by element across workers (``AutoShardPolicy.DATA``): every worker
+    reads the same files and keeps its share of each global batch, so ``--batch-size`` stays the
+    global batch whatever the number of workers (FILE sharding would need at least one file per
+    worker, and the datasets here are few files or arrays)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+@contextlib.contextmanager
+def dtype_policy(mixed_precision: bool):
+    """Keras' ``mixed_float16`` policy while a ``--mixed-precision`` model is built (layers take the
+    global policy when they are created); the previous policy afterwards."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    if mixed_precision:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

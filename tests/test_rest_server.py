@@ -1,0 +1,507 @@
+"""``keras-gen serve`` (issue 16): TF Serving's REST API over an export root, tested against a real
+server subprocess on a free port of 127.0.0.1.
+
+Two tiny exports (``vae_mlp_2d`` and the conditional GAN ``cgan``: two training steps each on real
+MNIST) are trained once per session by :func:`explorer_root`, which the browser test reuses. Every
+reply is checked against the SavedModel loaded here with plain ``tf.saved_model.load``; the
+README's curl examples run as written; every bad request gets its 4xx and one clear message, and
+the server still answers afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, assert_one_line_error
+
+MODELS = ("vae_mlp_2d", "cgan")
+KERAS_GEN = Path(sys.executable).parent / "keras-gen"
+
+
+# --------------------------------------------------------------------------- shared with the browser test
+def explorer_root(tmp_path_factory, data_dir) -> Path:
+    """An export root with the two tiny exports, trained once per session (in this process: one
+    TensorFlow import) into the session's base temporary directory."""
+    root = tmp_path_factory.getbasetemp() / "explorer_exports" / "saved_models"
+    done = root.parent / "done"
+    if not done.exists():
+        from keras_gen.config import resolve_config
+        from keras_gen.training.run import train
+
+        for name in MODELS:
+            config = resolve_config(name, dataset="mnist", data_dir=str(data_dir), epochs=1, steps_per_epoch=2,
+                                    batch_size=16, jit_compile=False, steps_per_execution=1,
+                                    run_dir=str(root.parent / "runs" / name), export_dir=str(root), verbose=0)
+            train(config, out=lambda *a: None)
+        done.write_text("ok")
+    return root
+
+
+def command(*args) -> list[str]:
+    """``keras-gen ARGS`` as the console script runs it (``python -m keras_gen`` if it is not installed)."""
+    head = [str(KERAS_GEN)] if KERAS_GEN.exists() else [sys.executable, "-m", "keras_gen"]
+    return head + [str(a) for a in args]
+
+
+def env() -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def start_server(args, log: Path, pattern: str, timeout: float = 240) -> tuple[subprocess.Popen, str]:
+    """Start ``keras-gen ARGS`` with stderr to ``log``; wait for the stdout line naming its URL."""
+    err = open(log, "w")
+    proc = subprocess.Popen(command(*args), cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=err, text=True)
+    err.close()
+    deadline = time.time() + timeout
+    seen = []
+    while time.time() < deadline:
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            line = proc.stdout.readline()
+            seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return proc, match.group(1)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"{args} did not start: {''.join(seen)}\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def http(method: str, url: str, body=None, *, raw: bytes | None = None) -> tuple[int, dict]:
+    """``(status, JSON reply)`` of one request; 4xx and 5xx replies are returned, not raised."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=120) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, tiny_mnist_dir):
+    return explorer_root(tmp_path_factory, tiny_mnist_dir)
+
+
+@pytest.fixture(scope="module")
+def server(root, tmp_path_factory):
+    """``keras-gen serve ROOT --port 0`` (a free port, printed), running for the module; the probe of
+    :func:`test_the_server_runs_signatures_without_model_code` starts with it (their imports overlap)."""
+    log = tmp_path_factory.mktemp("serve") / "stderr.txt"
+    probe = subprocess.Popen([sys.executable, "-c", PROBE, str(root)], cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    proc, url = start_server(["serve", root, "--port", "0"], log, r" at (http://127\.0\.0\.1:\d+)/v1/models")
+    yield {"url": url, "proc": proc, "log": log, "root": root, "probe": probe}
+    stop(proc)
+    if probe.poll() is None:
+        probe.kill()
+
+
+@pytest.fixture(scope="module")
+def plain(root):
+    """The exports loaded here with tf.saved_model.load, to compare the server's replies with."""
+    import tensorflow as tf
+
+    return {name: tf.saved_model.load(str(root / f"{name}_mnist" / "1")) for name in MODELS}
+
+
+def predict(server, model, body, *, version=None):
+    path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
+    return http("POST", server["url"] + path, body)
+
+
+# --------------------------------------------------------------------------- status and metadata
+def test_status_is_tf_servings(server):
+    expected = {"model_version_status": [{"version": "1", "state": "AVAILABLE",
+                                          "status": {"error_code": "OK", "error_message": ""}}]}
+    for model in ("vae_mlp_2d_mnist", "cgan_mnist"):
+        assert http("GET", f"{server['url']}/v1/models/{model}") == (200, expected)
+    assert http("GET", f"{server['url']}/v1/models/cgan_mnist/versions/1") == (200, expected)
+
+
+def test_metadata_lists_signature_defs_in_tf_servings_shape(server):
+    status, reply = http("GET", f"{server['url']}/v1/models/vae_mlp_2d_mnist/metadata")
+    assert status == 200
+    assert reply["model_spec"] == {"name": "vae_mlp_2d_mnist", "signature_name": "", "version": "1"}
+    defs = reply["metadata"]["signature_def"]["signature_def"]
+    assert {"sample", "generate", "latent", "encode", "decode", "reconstruct", "serving_default"} <= set(defs)
+    seed = defs["sample"]["inputs"]["seed"]
+    assert seed["dtype"] == "DT_INT32"
+    assert seed["tensor_shape"] == {"dim": [{"size": "-1", "name": ""}], "unknown_rank": False}
+    assert [d["size"] for d in defs["encode"]["inputs"]["images"]["tensor_shape"]["dim"]] == ["-1", "28", "28", "1"]
+    assert set(defs["encode"]["outputs"]) == {"z_mean", "z_log_var"}
+    assert defs["generate"]["method_name"] == "tensorflow/serving/predict"
+    _, cgan = http("GET", f"{server['url']}/v1/models/cgan_mnist/versions/1/metadata")
+    assert set(cgan["metadata"]["signature_def"]["signature_def"]["sample"]["inputs"]) == {"seed", "label"}
+
+
+# --------------------------------------------------------------------------- predict
+def test_predict_row_and_columnar_formats_match_the_savedmodel(server, plain):
+    import tensorflow as tf
+
+    vae = plain["vae_mlp_2d"]
+    seeds = [0, 1, 2]
+    expected = vae.signatures["sample"](seed=tf.constant(seeds))["images"].numpy()
+    status, rows = predict(server, "vae_mlp_2d_mnist", {"signature_name": "sample", "instances": seeds})
+    assert status == 200 and set(rows) == {"predictions"}
+    status, columns = predict(server, "vae_mlp_2d_mnist", {"signature_name": "sample", "inputs": {"seed": seeds}})
+    assert status == 200 and set(columns) == {"outputs"}
+    np.testing.assert_array_equal(np.asarray(rows["predictions"], np.float32), expected)  # float32, exactly
+    np.testing.assert_array_equal(np.asarray(columns["outputs"], np.float32), expected)
+    # serving_default is sample; the row format takes {"seed": ...} objects too; a bare value for one input.
+    _, default = predict(server, "vae_mlp_2d_mnist", {"instances": [{"seed": 0}, {"seed": 1}, {"seed": 2}]})
+    np.testing.assert_array_equal(np.asarray(default["predictions"], np.float32), expected)
+    _, bare = predict(server, "vae_mlp_2d_mnist", {"signature_name": "sample", "inputs": seeds})
+    np.testing.assert_array_equal(np.asarray(bare["outputs"], np.float32), expected)
+
+    z = np.array([[0.0, 0.0], [1.5, -0.5]], np.float32)
+    _, generated = predict(server, "vae_mlp_2d_mnist", {"signature_name": "generate", "inputs": {"z": z.tolist()}})
+    np.testing.assert_array_equal(np.asarray(generated["outputs"], np.float32),
+                                  vae.signatures["generate"](z=tf.constant(z))["images"].numpy())
+
+    images = expected[:2]
+    want = vae.signatures["encode"](images=tf.constant(images))
+    _, encoded = predict(server, "vae_mlp_2d_mnist", {"signature_name": "encode", "inputs": {"images": images.tolist()}})
+    assert set(encoded["outputs"]) == {"z_mean", "z_log_var"}  # several outputs: an object keyed by name
+    for key in ("z_mean", "z_log_var"):
+        np.testing.assert_array_equal(np.asarray(encoded["outputs"][key], np.float32), want[key].numpy())
+    _, encoded_rows = predict(server, "vae_mlp_2d_mnist", {"signature_name": "encode", "instances": images.tolist()})
+    assert [set(r) for r in encoded_rows["predictions"]] == [{"z_mean", "z_log_var"}] * 2  # one object per row
+    np.testing.assert_array_equal(np.asarray([r["z_mean"] for r in encoded_rows["predictions"]], np.float32),
+                                  want["z_mean"].numpy())
+
+
+def test_predict_conditional_and_gan_signatures(server, plain):
+    import tensorflow as tf
+
+    cgan = plain["cgan"]
+    status, reply = predict(server, "cgan_mnist", {"signature_name": "sample",
+                                                   "inputs": {"seed": [0, 1], "label": [3, 5]}})
+    assert status == 200
+    want = cgan.signatures["sample"](seed=tf.constant([0, 1]), label=tf.constant([3, 5]))["images"].numpy()
+    np.testing.assert_array_equal(np.asarray(reply["outputs"], np.float32), want)
+    _, rows = predict(server, "cgan_mnist", {"signature_name": "sample",
+                                             "instances": [{"seed": 0, "label": 3}, {"seed": 1, "label": 5}]})
+    np.testing.assert_array_equal(np.asarray(rows["predictions"], np.float32), want)
+    _, latent = predict(server, "cgan_mnist", {"signature_name": "latent", "inputs": {"seed": [4]}})
+    np.testing.assert_array_equal(np.asarray(latent["outputs"], np.float32),
+                                  cgan.signatures["latent"](seed=tf.constant([4]))["z"].numpy())
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    _, score = predict(server, "cgan_mnist", {"signature_name": "discriminate",
+                                              "inputs": {"images": images.tolist(), "label": [0, 1]}})
+    want = cgan.signatures["discriminate"](images=tf.constant(images), label=tf.constant([0, 1]))["score"].numpy()
+    np.testing.assert_array_equal(np.asarray(score["outputs"], np.float32), want)
+
+
+def test_listing_endpoint_gives_every_models_keras_gen_json(server):
+    status, reply = http("GET", f"{server['url']}/v1/keras_gen/models")
+    assert status == 200
+    models = {m["name"]: m for m in reply["models"]}
+    assert set(models) == {"vae_mlp_2d_mnist", "cgan_mnist"}
+    cgan = models["cgan_mnist"]
+    meta = cgan["versions"][0]["keras_gen"]
+    assert cgan["latest_version"] == "1" and cgan["versions"][0]["max_batch"] == meta.get("max_batch", 1024)
+    assert meta["num_classes"] == 10 and meta["family"] == "gan" and meta["image_shape"] == [28, 28, 1]
+    assert "latent" in meta["signatures"]
+
+
+# --------------------------------------------------------------------------- the README
+def readme_curl_commands() -> list[str]:
+    """The shell commands of the README's curl block in "Exploring and serving locally"."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Exploring and serving locally", 1)[1].split("\n### ", 1)[0]
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", section, re.S) if "curl" in b)
+    commands, current = [], ""
+    for line in block.splitlines():
+        current += line.split("  #")[0].rstrip() + "\n"  # comments out: the test appends curl options
+        if not current.rstrip().endswith(("\\", "|")) and current.count("'") % 2 == 0:
+            commands.append(current.strip())
+            current = ""
+    return [c for c in commands if c]
+
+
+def test_readme_curl_examples_run_as_written(server):
+    assert shutil.which("curl"), "curl is needed to run the README's examples"
+    commands = readme_curl_commands()
+    assert len(commands) >= 8, commands
+    for cmd in commands:
+        run = cmd.replace("http://localhost:8501", server["url"])
+        proc = subprocess.run(["bash", "-o", "pipefail", "-c", run + " -w '\\n%{http_code}'"], capture_output=True,
+                              text=True, timeout=120, env=env())
+        assert proc.returncode == 0, (cmd, proc.stderr)
+        body, code = proc.stdout.rsplit("\n", 1)
+        reply = json.loads(body)
+        if "NaN" in cmd:
+            assert code == "400" and "NaN or infinite" in reply["error"], (cmd, reply)
+            continue
+        assert code == "200", (cmd, reply)
+        if "metadata" in cmd:
+            assert "sample" in reply["metadata"]["signature_def"]["signature_def"]
+        elif "keras_gen/models" in cmd:
+            assert reply["models"]
+        elif ":predict" not in cmd:
+            assert reply["model_version_status"][0]["state"] == "AVAILABLE"
+        elif '"encode"' in cmd:
+            assert np.asarray(reply["outputs"]["z_mean"]).shape == (1, 2)
+        elif '"latent"' in cmd:
+            assert np.asarray(reply["outputs"]).shape == (1, 2)
+        elif '"instances"' in cmd:
+            assert np.asarray(reply["predictions"]).shape == (3, 28, 28, 1)
+        else:
+            assert np.asarray(reply["outputs"]).shape == (2, 28, 28, 1), cmd
+
+
+# --------------------------------------------------------------------------- bad requests
+VAE, CGAN = "/v1/models/vae_mlp_2d_mnist", "/v1/models/cgan_mnist"
+BAD = [
+    # (method, path, body (dict, or bytes sent as is), status, words the error must contain)
+    ("GET", "/v1/models/no_such_model", None, 404, "model 'no_such_model' not found"),
+    ("POST", "/v1/models/no_such_model:predict", {"inputs": {"seed": [0]}}, 404, "not found"),
+    ("GET", f"{VAE}/versions/9", None, 404, "no version 9"),
+    ("POST", f"{VAE}/versions/9:predict", {"inputs": {"seed": [0]}}, 404, "no version 9"),
+    ("POST", f"{VAE}:predict", {"signature_name": "paint", "inputs": {"seed": [0]}}, 404, "no signature 'paint'"),
+    ("POST", f"{VAE}:predict", b'{"signature_name": "sample", "inputs": {"seed": [0', 400, "malformed JSON"),
+    ("POST", f"{VAE}:predict", b"", 400, "empty request body"),
+    ("POST", f"{VAE}:predict", b"[1, 2]", 400, "must be a JSON object"),
+    ("POST", f"{VAE}:predict", b'{"inputs": "\xff"}', 400, "not UTF-8"),
+    ("POST", f"{VAE}:predict", b"[" * 100000, 400, "malformed JSON"),
+    ("POST", f"{VAE}:predict", {"signature_name": "sample"}, 400, "exactly one of instances"),
+    ("POST", f"{VAE}:predict", {"instances": [0], "inputs": {"seed": [0]}}, 400, "exactly one of instances"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": [0]}, "model": "x"}, 400, "unknown key 'model'"),
+    ("POST", f"{VAE}:predict", {"signature_name": 3, "inputs": [0]}, 400, "signature_name must be a string"),
+    ("POST", f"{VAE}:predict", {"instances": []}, 400, "non-empty list"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": []}}, 400, "empty batch"),
+    # CAP: max_batch in the export's keras_gen.json, else the server's 1024
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": "CAP+1"}}, 400, "batch of CAP+1 is over this server's cap of CAP"),
+    ("POST", f"{VAE}:predict", {"instances": "CAP+1"}, 400, "batch of CAP+1 is over"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": "CAP+1"}}, 400, "batch of CAP+1 is over"),
+    ("POST", f"{VAE}:predict", b'{"signature_name": "generate", "inputs": {"z": [[NaN, 0.0]]}}', 400,
+     "NaN or infinite"),
+    ("POST", f"{VAE}:predict", b'{"signature_name": "generate", "inputs": {"z": [[Infinity, 0.0]]}}', 400,
+     "NaN or infinite"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[1e39, 0.0]]}}, 400,
+     "outside float32's range"),
+    ("POST", f"{VAE}:predict", b'{"signature_name": "generate", "inputs": {"z": [[1e400, 0.0]]}}', 400,
+     "NaN or infinite"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[0.0, 0.0, 0.0]]}}, 400,
+     "must have shape [B, 2]"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [0.0, 0.0]}}, 400,
+     "must have shape [B, 2]"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[0.0, 0.0], [1.0]]}}, 400,
+     "not a rectangular array"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [["a", "b"]]}}, 400, "strings"),
+    ("POST", f"{VAE}:predict", {"signature_name": "encode", "inputs": {"images": [[[[0.0]]]]}}, 400,
+     "must have shape [B, 28, 28, 1]"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": [2 ** 31]}}, 400, "must fit in int32"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": [-(2 ** 31) - 1]}}, 400, "must fit in int32"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": [10 ** 30]}}, 400, "must fit in int32"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": [1.5]}}, 400, "must be integers"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": [True]}}, 400, "booleans"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seed": [None]}}, 400, "seed"),
+    ("POST", f"{VAE}:predict", {"inputs": {"seeds": [0]}}, 400, "unknown input 'seeds'"),
+    ("POST", f"{CGAN}:predict", {"inputs": {"seed": [0]}}, 400, "missing input 'label'"),
+    ("POST", f"{CGAN}:predict", {"inputs": [0]}, 400, "object keyed by input name"),
+    ("POST", f"{CGAN}:predict", {"inputs": {"seed": [0, 1], "label": [1]}}, 400, "disagree on the batch size"),
+    ("POST", f"{CGAN}:predict", {"inputs": {"seed": [0], "label": [10]}}, 400, "label 10 is out of range"),
+    ("POST", f"{CGAN}:predict", {"inputs": {"seed": [0], "label": [-1]}}, 400, "label -1 is out of range"),
+    ("GET", f"{VAE}:predict", None, 405, "use POST"),
+    ("POST", VAE, {}, 405, "use GET"),
+    ("POST", f"{VAE}:classify", {"examples": []}, 400, "use :predict"),
+    ("GET", f"{VAE}/labels/stable", None, 404, "labels are not supported"),
+    ("GET", "/v2/anything", None, 404, "no such endpoint"),
+]
+
+
+def test_bad_requests_get_a_clear_error_and_the_server_keeps_serving(server, root):
+    meta = json.loads((root / "vae_mlp_2d_mnist" / "1" / "assets" / "keras_gen.json").read_text())
+    cap = meta.get("max_batch", 1024)
+    over = {"seed": list(range(cap + 1)), "instances": list(range(cap + 1)), "z": [[0.0, 1.0]] * (cap + 1)}
+    for method, path, body, status, words in BAD:
+        if isinstance(body, dict) and "CAP+1" in json.dumps(body):
+            body = {k: ({n: over[n] for n in v} if isinstance(v, dict) else over[k]) if "CAP" in json.dumps(v) else v
+                    for k, v in body.items()}
+            words = words.replace("CAP+1", str(cap + 1)).replace("CAP", str(cap))
+        raw = body if isinstance(body, bytes) else None
+        got, reply = http(method, server["url"] + path, None if raw is not None else body, raw=raw)
+        assert got == status, (method, path, got, reply)
+        assert set(reply) == {"error"} and words in reply["error"], (path, words, reply)
+    assert http("GET", f"{server['url']}{VAE}")[0] == 200
+    status, reply = predict(server, "vae_mlp_2d_mnist", {"signature_name": "sample", "inputs": {"seed": [0]}})
+    assert status == 200 and np.asarray(reply["outputs"]).shape == (1, 28, 28, 1)
+    assert server["proc"].poll() is None
+    assert "Traceback" not in server["log"].read_text()
+
+
+def test_a_loopback_server_refuses_other_host_headers(server):
+    """No DNS rebinding: a page on another site cannot reach the server through its own name."""
+    request = urllib.request.Request(f"{server['url']}{VAE}", headers={"Host": "attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=30)
+    assert err.value.code == 403
+
+
+# --------------------------------------------------------------------------- exports added while serving
+def meta_cap(version_dir: Path) -> int:
+    return json.loads((version_dir / "assets" / "keras_gen.json").read_text()).get("max_batch", 1024)
+
+
+def test_new_models_and_versions_are_picked_up(server, root):
+    url = server["url"]
+    assert http("GET", f"{url}/v1/models/late_vae_mnist")[0] == 404
+    source = root / "vae_mlp_2d_mnist" / "1"
+    staging = root.parent / "staging"
+    shutil.copytree(source, staging / "1")
+    os.rename(staging, root / "late_vae_mnist")  # appears whole, as an export's atomic rename makes it
+    status, reply = http("GET", f"{url}/v1/models/late_vae_mnist")
+    assert status == 200 and [v["version"] for v in reply["model_version_status"]] == ["1"]
+
+    meta = json.loads((source / "assets" / "keras_gen.json").read_text())
+    meta["max_batch"] = 4  # the export's own cap wins over the server's
+    shutil.copytree(source, staging / "2")
+    (staging / "2" / "assets" / "keras_gen.json").write_text(json.dumps(meta))
+    os.rename(staging / "2", root / "late_vae_mnist" / "2")
+    status, reply = http("GET", f"{url}/v1/models/late_vae_mnist")
+    assert [v["version"] for v in reply["model_version_status"]] == ["2", "1"]
+    assert all(v["state"] == "AVAILABLE" for v in reply["model_version_status"])
+    assert http("GET", f"{url}/v1/models/late_vae_mnist/metadata")[1]["model_spec"]["version"] == "2"
+    status, reply = predict(server, "late_vae_mnist", {"signature_name": "sample", "inputs": {"seed": [0] * 5}})
+    assert status == 400 and "batch of 5 is over this server's cap of 4" in reply["error"]
+    assert predict(server, "late_vae_mnist", {"signature_name": "sample", "inputs": {"seed": [0] * 4}})[0] == 200
+    assert predict(server, "late_vae_mnist", {"signature_name": "sample", "inputs": {"seed": [0] * 5}},
+                   version=1)[0] == 200  # version 1 has its own cap
+    listing = {m["name"]: m for m in http("GET", f"{url}/v1/keras_gen/models")[1]["models"]}
+    assert [v["max_batch"] for v in listing["late_vae_mnist"]["versions"]] == [4, meta_cap(source)]
+
+    del meta["max_batch"]  # an export without max_batch (keras_gen 0.1): the server's cap, 1024
+    shutil.copytree(source, staging / "3")
+    (staging / "3" / "assets" / "keras_gen.json").write_text(json.dumps(meta))
+    os.rename(staging / "3", root / "late_vae_mnist" / "3")
+    status, reply = predict(server, "late_vae_mnist", {"signature_name": "latent", "inputs": {"seed": [0] * 1025}})
+    assert status == 400 and "batch of 1025 is over this server's cap of 1024" in reply["error"]
+    assert predict(server, "late_vae_mnist", {"signature_name": "latent", "inputs": {"seed": [0] * 1024}})[0] == 200
+
+    shutil.rmtree(root / "late_vae_mnist")  # removed: gone from the next request on
+    assert http("GET", f"{url}/v1/models/late_vae_mnist")[0] == 404
+
+
+# --------------------------------------------------------------------------- the command line
+def test_command_line_errors_are_one_line(server, root, tmp_path):
+    """A busy port, and paths that are not an export root: one line on stderr, exit status 2."""
+    port = server["url"].rsplit(":", 1)[1]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    cases = {
+        "port": (["serve", root, "--port", port], ["cannot listen on 127.0.0.1:" + port, "--port"]),
+        "missing": (["serve", tmp_path / "nowhere"], ["does not exist", "export root"]),
+        "file": (["serve", tmp_path / "file.txt"], ["is not a directory"]),
+        "empty": (["serve", tmp_path / "empty"], ["holds no exports"]),
+        "version": (["serve", root / "vae_mlp_2d_mnist" / "1"], ["is an export version, not an export root",
+                                                                  str(root)]),
+        "explore": (["explore", tmp_path / "empty", "--no-browser"], ["holds no exports"]),
+        "bad_port": (["serve", root, "--port", "99999"], ["port number"]),
+    }
+    procs = {k: subprocess.Popen(command(*args), cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for k, (args, _) in cases.items()}  # their TF imports overlap
+    for key, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=240)
+        assert_one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+                              *cases[key][1])
+    assert http("GET", f"{server['url']}{VAE}")[0] == 200  # the first server is untouched
+
+
+def test_the_explorer_forwards_predict_calls_to_a_serving_url(server, root):
+    """``keras-gen explore --serving-url``: the page's /v1/models calls go to that server (here the
+    module's keras-gen serve, standing in for TF Serving); the model list stays local."""
+    from werkzeug.test import Client
+
+    from keras_gen.serving.explorer_app import create_explorer_app
+
+    client = Client(create_explorer_app([root], serving_url=server["url"] + "/"))
+    body = {"signature_name": "latent", "inputs": {"seed": [3]}}
+    reply = client.post("/v1/models/vae_mlp_2d_mnist:predict", json=body)
+    assert reply.status_code == 200 and reply.get_json() == predict(server, "vae_mlp_2d_mnist", body)[1]
+    reply = client.post("/v1/models/vae_mlp_2d_mnist:predict", json={"inputs": {"seed": [2 ** 31]}})
+    assert reply.status_code == 400 and "int32" in reply.get_json()["error"]  # the server's own error, passed on
+    assert client.get("/v1/models/nope").status_code == 404
+    assert {m["name"] for m in client.get("/v1/keras_gen/models").get_json()["models"]} == {"vae_mlp_2d_mnist",
+                                                                                          "cgan_mnist"}
+    assert client.get("/v1/keras_gen/config").get_json()["serving_url"] == server["url"]
+    page = client.get("/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["Content-Security-Policy"]
+    unreachable = Client(create_explorer_app([root], serving_url="http://127.0.0.1:9"))
+    reply = unreachable.post("/v1/models/vae_mlp_2d_mnist:predict", json=body)
+    assert reply.status_code == 502 and "cannot reach TF Serving at http://127.0.0.1:9" in reply.get_json()["error"]
+
+
+def test_the_explorer_serves_a_fixed_test_sample(root):
+    from werkzeug.test import Client
+
+    from keras_gen.serving.explorer_app import create_explorer_app
+
+    client = Client(create_explorer_app([root]))
+    reply = client.get("/v1/keras_gen/models/vae_mlp_2d_mnist/testset?n=5")
+    assert reply.status_code == 200
+    sample = reply.get_json()
+    assert sample["shape"] == [5, 28, 28, 1] and sample["split"] == "test" and len(sample["labels"]) == 5
+    import base64
+
+    from keras_gen.datasets.idx import load_idx_arrays
+
+    images, labels = load_idx_arrays(Path(sample["source"]), "test")
+    pixels = np.frombuffer(base64.b64decode(sample["pixels"]), np.uint8).reshape(sample["shape"])
+    np.testing.assert_array_equal(pixels, images[:5].reshape(5, 28, 28, 1))  # the first 5, as stored
+    assert sample["labels"] == labels[:5].tolist()
+    assert client.get("/v1/keras_gen/models/vae_mlp_2d_mnist/testset?n=0").status_code == 400
+    assert client.get("/v1/keras_gen/models/nope/testset").status_code == 404
+
+
+# The REST app in a fresh process: which modules serving a predict call imports.
+PROBE = r'''
+import json, sys
+from werkzeug.test import Client
+from keras_gen.serving.rest import create_app
+client = Client(create_app([sys.argv[1]]))
+reply = client.post("/v1/models/cgan_mnist:predict", json={"inputs": {"seed": [0], "label": [2]}})
+print(json.dumps({"status": reply.status_code, "imported": sorted(m for m in sys.modules if m.startswith(
+    ("models_zoo", "keras_gen.families", "keras_gen.training", "keras_gen.datasets", "keras_gen.export")))}))
+'''
+
+
+def test_the_server_runs_signatures_without_model_code(server):
+    """The app loads exports with tf.saved_model.load only: no zoo, family or training module."""
+    stdout, stderr = server["probe"].communicate(timeout=240)
+    assert server["probe"].returncode == 0, stderr[-3000:]
+    assert json.loads(stdout.strip().splitlines()[-1]) == {"status": 200, "imported": []}
+
+
+def test_help_answers_without_importing_tensorflow():
+    probe = "import sys; from keras_gen.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n" \
+            "print('tensorflow imported:', 'tensorflow' in sys.modules)"
+    for cmd in ("serve", "explore"):
+        proc = subprocess.run([sys.executable, "-c", probe, cmd, "--help"], cwd=REPO, env=env(), capture_output=True,
+                              text=True, timeout=60)
+        assert "usage:" in proc.stdout and proc.stdout.rstrip().endswith("tensorflow imported: False"), proc.stdout
