@@ -22,6 +22,8 @@ venv: $(STAMP)
 # (5 epochs, about a minute on 2 CPU cores), exports it to saved_models/ and prints where things are.
 demo: $(STAMP)
 	$(PY) train.py --model vae_mlp_2d --dataset mnist --run-dir runs/demo_vae_mlp_2d_$$(date +%Y%m%d-%H%M%S)
+	@echo
+	@echo "next: source $(VENV)/bin/activate    # then python train.py ... and keras-gen ... work as in the README"
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -144,6 +144,19 @@ def check_keys(overrides: dict) -> dict:
     return overrides
 
 
+def _channels(spec, overrides: dict) -> int:
+    """The dataset's channel count; for data whose channels vary (a folder), those of the data found."""
+    if spec.channels is None:
+        return spec.image_shape[2]
+    from keras_gen.datasets import find_source
+
+    options = {k: overrides.get(k) for k in ("subset", "attribute")}
+    try:
+        return find_source(spec.name, overrides.get("data_dir"), options=options).channels
+    except UserError:  # not found: training will say so; a summary uses the spec's
+        return spec.image_shape[2]
+
+
 def resolve_config(model: str, **overrides) -> RunConfig:
     """The run config for ``model``: its report's defaults, then ``overrides`` (None = not given).
 
@@ -184,6 +197,6 @@ def resolve_config(model: str, **overrides) -> RunConfig:
         batch_size=overrides.pop("batch_size", entry.batch_size),
         learning_rate=learning_rate,
         optimizer=optimizer,
-        image_shape=overrides.pop("image_shape", (h, w, spec.image_shape[2])),
+        image_shape=overrides.pop("image_shape", (h, w, _channels(spec, overrides))),
         **overrides,
     )

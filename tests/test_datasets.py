@@ -401,3 +401,27 @@ def test_fashion_mnist_from_debian_and_a_folder_train_in_process(data_root, tmp_
                                   run_dir=str(tmp_path / "folder"), **common), out=lambda *a: None)
     assert result.config.image_shape == (24, 24, 3) and result.epochs_done == 1
     assert "skipped" in capsys.readouterr().err
+
+
+def test_a_grayscale_folder_trains_as_one_channel_with_exact_steps(tmp_path, mnist_test):
+    """300 grayscale PNGs and one broken file: 1 channel, the warning counts every file once, each
+    epoch runs one pass over the readable training files, and Keras never runs out of data."""
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    images, _ = mnist_test
+    for i in range(300):
+        tf.io.write_file(str(folder / f"{i:03d}.png"), tf.io.encode_png(images[i]))
+    (folder / "zz_broken.png").write_bytes(b"not a png")
+    run_dir = tmp_path / "run"
+    proc = run([REPO / "train.py", "--model", "vae_mlp_2d", "--dataset", "folder", "--data-dir", folder,
+                "--epochs", "2", "--batch-size", "64", "--run-dir", run_dir, "--no-export"], cwd=tmp_path, check=True)
+    assert proc.stderr.count("skipped 1 of 301 image files") == 1, proc.stderr
+    assert "ran out of data" not in proc.stderr
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["image_shape"] == [28, 28, 1]
+    n_train = len(registry.find_source("folder", folder).load("train"))
+    assert 250 <= n_train < 300 and config["steps_per_epoch"] == n_train // 64
+    assert json.loads((run_dir / "checkpoints" / "latest.json").read_text())["steps"] == 2 * (n_train // 64)
+    assert f"{n_train // 64}/{n_train // 64}" in proc.stdout  # the progress bar counts the steps that run
+    rows = (run_dir / "history.csv").read_text().splitlines()
+    assert len(rows) == 3

@@ -7,7 +7,7 @@ import contextlib
 import sys
 
 from keras_gen.utils.errors import exit_on_user_error
-from keras_gen.utils.native import import_tensorflow
+from keras_gen.utils.native import filtered_native_stderr, import_tensorflow
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -42,6 +42,6 @@ def positive_float(text: str) -> float:
 def running(prog: str):
     """The body of a command, once its arguments are parsed: TensorFlow is imported with its native
     start-up chatter silenced, and a UserError ends the command with one line and exit status 2."""
-    with exit_on_user_error(prog):
+    with filtered_native_stderr(), exit_on_user_error(prog):
         import_tensorflow()
         yield

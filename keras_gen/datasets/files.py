@@ -45,6 +45,9 @@ def image_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+_WARNED: set = set()
+
+
 def keep_readable(items: list[tuple[str, int]], root: Path, *, expected: str) -> list[tuple[str, int]]:
     """``(relative path, label)`` items whose files look like images; warn about (and count) the rest.
 
@@ -62,7 +65,8 @@ def keep_readable(items: list[tuple[str, int]], root: Path, *, expected: str) ->
         raise UserError(f"no decodable image in {root}: all {len(bad)} files fail ({bad[0]}); expected {expected}")
     if not good:
         raise UserError(f"no images to read in {root}; expected {expected}")
-    if bad:
+    if bad and (str(root), len(bad), len(items)) not in _WARNED:  # once per process, not once per split
+        _WARNED.add((str(root), len(bad), len(items)))
         more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
         print(f"warning: {root}: skipped {len(bad)} of {len(items)} image files that cannot be decoded "
               f"({'; '.join(bad[:3])}{more})", file=sys.stderr)

@@ -45,8 +45,28 @@ def folder_load(directory: Path, split: str) -> tf.data.Dataset:
         items = [(rel, -1) for rel in walk_images(directory)]
     if not items:
         raise UserError(f"{directory} holds no images; expected {FOLDER_LAYOUT}")
-    items = keep_readable(split_items(items, split), directory, expected=FOLDER_LAYOUT)
-    return decode_files(directory, items, channels=3)
+    # Checked before the split, so the warning counts every file of the folder, once.
+    items = split_items(keep_readable(items, directory, expected=FOLDER_LAYOUT), split)
+    return decode_files(directory, items, channels=folder_channels(directory))
+
+
+SNIFF = 16  # images decoded to tell a grayscale folder from a colour one
+
+
+def folder_channels(directory: Path | None, options: dict | None = None) -> int:
+    """1 when the folder's images are grayscale (the first :data:`SNIFF` of them, in file order:
+    a folder of grayscale PNGs trains as 1-channel images, as MNIST does), else 3."""
+    if directory is None:
+        return 3
+    rels = walk_images(directory)[:SNIFF]
+    channels = []
+    for rel in rels:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(str(directory / rel)), expand_animations=False)
+        except (tf.errors.OpError, ValueError):
+            continue
+        channels.append(int(image.shape[-1]))
+    return 1 if channels and all(c in (1, 2) for c in channels) else 3
 
 
 def folder_classes(directory: Path | None, options: dict) -> int | None:
@@ -64,6 +84,7 @@ register_dataset(
         present=has_image,
         load=folder_load,
         classes=folder_classes,
+        channels=folder_channels,
         classes_note="one per sub-directory",
         short_layout="images (or one sub-directory of images per class)",
         how_to_get="pass --data-dir DIR (a directory of images, optionally one sub-directory per class)",

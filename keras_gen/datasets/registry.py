@@ -63,6 +63,7 @@ class DatasetSpec:
     tfds_load: Callable[..., tf.data.Dataset] | None = None
     short_layout: str = ""  # what to put where, in a few words, for the not-found message
     classes: Callable[[Path | None, dict], int | None] | None = None
+    channels: Callable[[Path | None, dict], int] | None = None  # channels of what was found (a folder's)
     classes_note: str = ""
     how_to_get: str = ""
     download_size: str = ""  # what --download fetches through TFDS, e.g. "1.4 GB"
@@ -113,6 +114,13 @@ class Source:
     @property
     def location(self) -> str:
         return str(self.directory) if self.directory else f"tensorflow-datasets:{self.spec.tfds_name}"
+
+    @property
+    def channels(self) -> int:
+        """Channels of the data found (a grayscale folder: 1), else the spec's."""
+        if self.spec.channels is not None:
+            return self.spec.channels(self.directory, self.options)
+        return self.spec.image_shape[2]
 
     @property
     def num_classes(self) -> int | None:

@@ -13,6 +13,11 @@ pure functions of :mod:`keras_gen.evaluation.metrics`:
 * for VAEs evaluated from a run: test ELBO, the IWAE bound on test NLL and the reconstruction
   error (exports: the reconstruction error only, since the likelihood needs the decoder's logits).
 
+The standard FID network (``--extractor fid-inception``) manages a few images a second on a CPU,
+so with it only the images used go through the network: ``min(samples, fid_images)`` samples, as
+many random test images and as many random training images (the floor's training side and the
+nearest-neighbour set); it has no classes, so no classifier score or class histogram.
+
 Beside every sample figure stands the same figure for the real test set against real training
 images the extractor never saw: the **floor** a perfect model reaches with this many samples. It
 depends only on the extractor, dataset and settings, so it is computed once and cached beside

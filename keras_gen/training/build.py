@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import keras
 import tensorflow as tf
@@ -38,22 +39,31 @@ def build_model(config: RunConfig, *, num_classes: int | None):
             raise UserError(f"model {config.model} is conditional and needs class labels; dataset "
                             f"{config.dataset} has none: pick a labelled dataset (for celeba pass --attribute, e.g. Male)")
         overrides["num_classes"] = num_classes
-    model = entry.build(**overrides)
-    if getattr(config, "mixed_precision", False) and model.mixed_precision:
-        check_mixed_precision(model, config)
+    if not (getattr(config, "mixed_precision", False) and keras.config.dtype_policy().name == "mixed_float16"):
+        return entry.build(**overrides)
+    # Under mixed_float16 (set by training/distributed.dtype_policy): layers that cannot compute in
+    # float16 (a custom layer with float32 constants, an op without a float16 kernel) fail here,
+    # building or on a first forward pass, and are a UserError before anything trains.
+    try:
+        model = entry.build(**overrides)
+        model.check_forward_pass()
+    except UserError:
+        raise
+    except Exception as err:  # TypeError, ValueError, InvalidArgumentError, NotFoundError from a layer
+        raise UserError(f"model {config.model} cannot train with --mixed-precision: its layers fail in float16 "
+                        f"({type(err).__name__}: {_layer_error(err)[:240]}); train it without --mixed-precision") from None
     return model
 
 
-def check_mixed_precision(model, config: RunConfig) -> None:
-    """A model built under ``mixed_float16`` whose layers cannot compute in float16 (a custom layer
-    with float32 constants, an op without a float16 kernel) is a UserError before training starts."""
-    try:
-        model.check_forward_pass()
-    except Exception as err:  # TypeError, ValueError, InvalidArgumentError, NotFoundError from a layer
-        lines = str(err).strip().splitlines() or [type(err).__name__]
-        reason = next((line.strip() for line in lines if line.strip()), lines[0])[:200]
-        raise UserError(f"model {config.model} cannot train with --mixed-precision: its layers fail in float16 "
-                        f"({type(err).__name__}: {reason}); train it without --mixed-precision") from None
+def _layer_error(err: Exception) -> str:
+    """One line from a Keras layer's error: ``Layer.call(): the underlying error``."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).split("Arguments received by")[0]  # no terminal colours
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or [type(err).__name__]
+    where = ""
+    if lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
+        where = lines[0].removeprefix("Exception encountered when calling ").rstrip(".") + ": "
+        lines = lines[1:]
+    return where + (lines[-1] if "Error encountered:" in text else lines[0])
 
 
 def steps_per_execution(config: RunConfig) -> int:

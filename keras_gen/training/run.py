@@ -76,6 +76,11 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
     if data.n_train < images_per_step:
         raise UserError(f"dataset {config.dataset} has {data.n_train} training images, fewer than one step's "
                         f"{images_per_step}; lower --batch-size or raise --limit")
+    if config.steps_per_epoch is None and None in data.train.element_spec[0].shape:
+        # Images decoded from files: tf.data cannot know the batch count (a corrupt file is dropped
+        # on the way), so an epoch is stated, one pass over the files, and the data repeats.
+        config = config.replace(steps_per_epoch=max(1, data.n_train // images_per_step))
+        apply_speed_settings(model, config)
     cache_dir = write_dir / "data_cache"  # file cache for data too large for memory; removed after the run
     try:
         train_ds, validation = input_pipelines(config, data, model, cache_dir)
@@ -182,7 +187,7 @@ def remove_stale_temporaries(run_dir: Path) -> None:
 
 
 def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Path):
-    """``(training batches, validation batches or None)``; VAEs validate on the test split."""
+    """``(training batches, (validation batches, steps or None) or None)``; VAEs validate on the test split."""
     shutil.rmtree(cache_dir, ignore_errors=True)  # an interrupted run may have left a partial one
     train_ds = build_train_set(data.train, image_shape=config.image_shape, value_range=model.value_range,
                                batch_size=config.batch_size * model.data_batch_multiplier, seed=config.seed,
@@ -190,13 +195,19 @@ def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Pat
                                cache_dir=cache_dir / "train")
     validation = None
     if model.family == "vae":
-        validation = build_train_set(data.source.load("test"), image_shape=config.image_shape,
-                                     value_range=model.value_range, batch_size=max(config.batch_size, 256),
-                                     seed=config.seed, limit=config.limit, shuffle=False, drop_remainder=False,
-                                     cache_dir=cache_dir / "test")
+        test = data.source.load("test")
+        batch = max(config.batch_size, 256)
+        # Decoded from files, the batch count is unknown to tf.data (a corrupt file is dropped):
+        # state it, over a repeated set, as for training.
+        from_files = None in test.element_spec[0].shape
+        validation = build_train_set(test, image_shape=config.image_shape, value_range=model.value_range,
+                                     batch_size=batch, seed=config.seed, limit=config.limit, shuffle=False,
+                                     drop_remainder=False, repeat=from_files, cache_dir=cache_dir / "test")
+        validation_steps = -(-count_examples(test, config.limit) // batch) if from_files else None
+        validation = (validation, validation_steps)
     if config.strategy == "multiworker":  # each worker keeps its share of every global batch
         train_ds = distributed.shard_by_data(train_ds)
-        validation = validation if validation is None else distributed.shard_by_data(validation)
+        validation = validation if validation is None else (distributed.shard_by_data(validation[0]), validation[1])
     return train_ds, validation
 
 
@@ -223,7 +234,9 @@ def fit(model, train_ds, validation, callbacks: list, config: RunConfig, *, init
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
         model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=config.steps_per_epoch,
-                  validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False)
+                  validation_data=validation[0] if validation else None,
+                  validation_steps=validation[1] if validation else None,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
     except KeyboardInterrupt:
         raise TrainingInterrupted(run_dir) from None
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as err:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import threading
 
 _imported = False
 
@@ -41,3 +43,53 @@ def import_tensorflow() -> None:
 
         tf.config.list_physical_devices()  # the CUDA probe (and its cuInit line on CPU-only hosts) runs here
     _imported = True
+
+
+# Native log lines that report an optimisation TensorFlow skipped, not a failure of the run. Seen on
+# AVX-512 CPUs: Grappler's remapper cannot fuse a LeakyReluGrad and says so at ERROR level, once
+# per compiled step, although the step runs (unfused) and trains correctly.
+BENIGN_NATIVE = (
+    re.compile(r"^E\d{4} .*meta_optimizer\.cc:\d+\] (remapper|layout|arithmetic_optimizer|constant_folding) failed"),
+)
+
+
+@contextlib.contextmanager
+def filtered_native_stderr(patterns=BENIGN_NATIVE):
+    """Pass everything written to file descriptor 2 through, except lines matching ``patterns``
+    (TensorFlow's C++ logging writes there directly, so no Python-level filter can catch it).
+
+    A thread copies a pipe's lines to the real stderr as they come; on exit everything written is
+    flushed before the descriptor is restored. ``KERAS_GEN_TF_LOGS=1`` shows everything.
+    """
+    if os.environ.get("KERAS_GEN_TF_LOGS"):
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            pending = b""
+            while chunk := pipe.read(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                out = [line for line in lines if not any(p.search(line.decode("utf-8", "replace")) for p in patterns)]
+                if out:
+                    os.write(saved, b"".join(line + b"\n" for line in out))
+            if pending:
+                os.write(saved, pending)
+
+    thread = threading.Thread(target=pump, name="native-stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees end-of-file
+        thread.join(timeout=5)
+        os.close(saved)
