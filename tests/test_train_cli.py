@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,31 @@ def test_summary_prints_every_sub_network_with_report_counts(capsys):
     out = capsys.readouterr().out
     assert "Junnuthula" in out
     assert "2,330,944" in out and "2,305,472" in out and "25,472" in out and "4,305,409" in out
+
+
+def test_ctrl_c_in_the_first_epoch_prints_a_command_that_works(tmp_path, tiny_mnist_dir):
+    """Interrupted before any checkpoint: the printed command (with this environment's Python)
+    continues the run from epoch 1 instead of failing with 'has no checkpoint'."""
+    run_dir = tmp_path / "gan"
+    args = [sys.executable, str(TRAIN), "--model", "mlp_gan_wide", "--data-dir", str(tiny_mnist_dir), "--epochs", "1",
+            "--batch-size", "32", "--steps-per-epoch", "100000", "--run-dir", str(run_dir), "--no-export"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (run_dir / "config.json").exists():
+            time.sleep(0.2)
+        time.sleep(3)  # inside the first epoch
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    (hint,) = [line for line in out.splitlines() if line.startswith("interrupted:")]
+    assert "no epoch completed, so it starts again from epoch 1" in hint
+    command = hint.split("continue with: ")[1]
+    assert command.startswith(f"{Path(sys.executable).relative_to(REPO)} {TRAIN} --resume --run-dir ")
+    resumed = subprocess.run(command.split() + ["--steps-per-epoch", "2"], cwd=REPO, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert latest(run_dir)["epoch"] == 1 and latest(run_dir)["steps"] == 2

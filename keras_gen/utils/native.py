@@ -50,6 +50,9 @@ def import_tensorflow() -> None:
 # per compiled step, although the step runs (unfused) and trains correctly.
 BENIGN_NATIVE = (
     re.compile(r"^E\d{4} .*meta_optimizer\.cc:\d+\] (remapper|layout|arithmetic_optimizer|constant_folding) failed"),
+    # A request an export refused (its checks raise InvalidArgumentError): the caller gets the error.
+    re.compile(r"^W\d{4} .*local_rendezvous\.cc:\d+\] Local rendezvous is aborting with status: INVALID_ARGUMENT"),
+    re.compile(r"^\t \[\[\{\{(function_)?node "),
 )
 
 
