@@ -264,6 +264,54 @@ def test_drawing_a_digit_encodes_it_onto_the_map(browser, explorer):
     assert after["z"] == pytest.approx(drawn["mean"], abs=1e-6)  # the image is the decoded mean
 
 
+def test_interpolation_plays_and_exports_a_gif(browser, explorer, plain):
+    """Seeds 1 -> 2, spherical: the strip is the export's images along the slerp of the two seeds'
+    latents, and the GIF (encoded by the page, decoded here by Pillow) holds them, ping-pong."""
+    import io
+
+    import tensorflow as tf
+    from PIL import Image
+
+    from keras_gen.serving.runtime import spherical_interpolation
+
+    open_model(browser, explorer, "vae_mlp_2d_mnist")
+    browser.find_element("css selector", "input[name=interp-mode][value=spherical]").click()
+    js(browser, "document.getElementById('interp-steps').value = 6")
+    browser.find_element("id", "interp").click()
+    wait_for(browser, lambda: js(browser, "return kgExplorer.state.interp.steps") == 6, "the interpolation")
+    wait_idle(browser)
+    images = np.asarray(js(browser, "return kgExplorer.state.interp.images.map(im => Array.from(im))"))
+    module = plain["vae_mlp_2d_mnist"]
+    z = module.signatures["latent"](seed=tf.constant([1, 2]))["z"].numpy().astype(np.float64)
+    path = spherical_interpolation(z[0], z[1], np.linspace(0, 1, 6)).astype(np.float32)
+    want = module.signatures["decode"](z=tf.constant(path))["images"].numpy().reshape(6, -1)
+    np.testing.assert_allclose(images, want, atol=1e-5)
+    browser.find_element("id", "interp-play").click()
+    assert js(browser, "return document.getElementById('interp-play').textContent") == "Stop"
+    browser.find_element("id", "interp-play").click()
+    gif = bytes(js(browser, "const S = kgExplorer.state; return Array.from(kgExplorer.encodeGif(S.interp.images, S.shape))"))
+    frames = Image.open(io.BytesIO(gif))
+    assert frames.n_frames == 2 * 6 - 2 and frames.size == (112, 112)
+    for k, index in enumerate([0, 1, 2, 3, 4, 5, 4, 3, 2, 1]):
+        frames.seek(k)
+        got = np.asarray(frames.convert("L"))[::4, ::4].reshape(-1)
+        np.testing.assert_array_equal(got, np.round(np.clip(images[index], 0, 1) * 255).astype(np.uint8))
+
+
+def test_randomise_keeps_locked_coordinates(browser, explorer):
+    open_model(browser, explorer, "cgan_mnist")
+    js(browser, "document.querySelector('.slider[data-index=\"5\"] input[type=checkbox]').click()")
+    before = main_state(browser)
+    browser.find_element("id", "randomise").click()
+    after = wait_new_render(browser, before)
+    assert after["z"][5] == before["z"][5]
+    assert sum(a != b for a, b in zip(after["z"], before["z"])) >= 90
+    assert js(browser, "return kgExplorer.state.seed") != 0
+    browser.find_element("id", "reset").click()  # back to the seed's own latent, the lock included
+    reset = wait_new_render(browser, after)
+    assert reset["z"] == pytest.approx(js(browser, "return kgExplorer.state.seedZ"))
+
+
 def test_the_view_is_in_the_url(browser, explorer):
     open_model(browser, explorer, "cgan_mnist", "&seed=42&label=4")
     state = main_state(browser)

@@ -421,6 +421,7 @@
     if (token !== classToken || gen !== S.gen) return;
     const row = $("class-row");
     row.textContent = "";
+    row.style.gridTemplateColumns = `repeat(${Math.min(S.K, 10)}, 1fr)`;
     images.forEach((im, k) => {
       const canvas = document.createElement("canvas");
       const [H, W] = S.shape;
@@ -523,6 +524,87 @@
     $(`${which}-play`).classList.add("active");
   }
 
+  // ------------------------------------------------------------------ animated GIF export
+  // A GIF89a of the frames (ping-pong, looping), scaled up with nearest neighbour: 256 greys for
+  // one-channel images, a fixed 6x7x6 colour cube for RGB. LZW as in the GIF spec (variable codes
+  // of up to 12 bits, a clear code when the table is full).
+  function lzw(indices, minCodeSize) {
+    const clear = 1 << minCodeSize, eoi = clear + 1, out = [];
+    let codeSize = minCodeSize + 1, next = eoi + 1, table = new Map(), acc = 0, bits = 0;
+    const emit = (code) => {
+      acc |= code << bits;
+      bits += codeSize;
+      while (bits >= 8) { out.push(acc & 255); acc >>>= 8; bits -= 8; }
+    };
+    emit(clear);
+    let prefix = indices[0];
+    for (let i = 1; i < indices.length; i += 1) {
+      const k = indices[i], key = prefix * 256 + k, hit = table.get(key);
+      if (hit !== undefined) { prefix = hit; continue; }
+      emit(prefix);
+      if (next === 4096) {
+        emit(clear);
+        next = eoi + 1; codeSize = minCodeSize + 1; table = new Map();
+      } else {
+        if (next >= (1 << codeSize)) codeSize += 1;
+        table.set(key, next);
+        next += 1;
+      }
+      prefix = k;
+    }
+    emit(prefix);
+    emit(eoi);
+    if (bits > 0) out.push(acc & 255);
+    return out;
+  }
+
+  function encodeGif(images, shape, scale = 4, delay = 12) {
+    const [H, W, C] = shape, w = W * scale, h = H * scale;
+    const bytes = [];
+    const u16 = (v) => bytes.push(v & 255, (v >> 8) & 255);
+    const ascii = (t) => { for (const ch of t) bytes.push(ch.charCodeAt(0)); };
+    ascii("GIF89a"); u16(w); u16(h); bytes.push(0xF7, 0, 0);
+    for (let i = 0; i < 256; i += 1) {
+      if (C === 1) bytes.push(i, i, i);
+      else if (i < 252) bytes.push(Math.round(Math.floor(i / 42) * 51), Math.round((Math.floor(i / 6) % 7) * 42.5), (i % 6) * 51);
+      else bytes.push(0, 0, 0);
+    }
+    bytes.push(0x21, 0xFF, 0x0B); ascii("NETSCAPE2.0"); bytes.push(0x03, 0x01, 0, 0, 0);
+    const order = [...images.keys(), ...[...images.keys()].reverse().slice(1, -1)];
+    for (const f of order) {
+      const im = images[f], indices = new Uint8Array(w * h);
+      for (let y = 0; y < h; y += 1) {
+        for (let x = 0; x < w; x += 1) {
+          const p = (Math.floor(y / scale) * W + Math.floor(x / scale)) * C, v = (c) => clamp(im[p + c], 0, 1);
+          indices[y * w + x] = C === 1 ? Math.round(v(0) * 255)
+            : Math.round(v(0) * 5) * 42 + Math.round(v(1) * 6) * 6 + Math.round(v(2) * 5);
+        }
+      }
+      bytes.push(0x21, 0xF9, 0x04, 0); u16(delay); bytes.push(0, 0);
+      bytes.push(0x2C); u16(0); u16(0); u16(w); u16(h); bytes.push(0);
+      bytes.push(8);
+      const data = lzw(indices, 8);
+      for (let i = 0; i < data.length; i += 255) {
+        const block = data.slice(i, i + 255);
+        bytes.push(block.length, ...block);
+      }
+      bytes.push(0);
+    }
+    bytes.push(0x3B);
+    return new Uint8Array(bytes);
+  }
+
+  function downloadGif(images, name) {
+    const blob = new Blob([encodeGif(images, S.shape)], { type: "image/gif" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  }
+  window.kgExplorer.encodeGif = encodeGif;
+
   // ------------------------------------------------------------------ URL state
   function updateURL() {
     if (!S.entry || !S.z) return;
@@ -615,10 +697,10 @@
     M.points = M.means.map((z) => project(M, z));
     let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
     for (const [u, v] of M.points) { x0 = Math.min(x0, u); x1 = Math.max(x1, u); y0 = Math.min(y0, v); y1 = Math.max(y1, v); }
-    // A raw coordinate's axis also spans the prior's mean +- 3 sigma, where sampling draws from.
+    // A raw coordinate's axis also spans the prior's mean +- 2 sigma, where most samples come from.
     const ix = M.axes[M.ax].raw, iy = M.axes[M.ay].raw;
-    if (ix >= 0) { x0 = Math.min(x0, S.mean[ix] - 3 * S.std[ix]); x1 = Math.max(x1, S.mean[ix] + 3 * S.std[ix]); }
-    if (iy >= 0) { y0 = Math.min(y0, S.mean[iy] - 3 * S.std[iy]); y1 = Math.max(y1, S.mean[iy] + 3 * S.std[iy]); }
+    if (ix >= 0) { x0 = Math.min(x0, S.mean[ix] - 2 * S.std[ix]); x1 = Math.max(x1, S.mean[ix] + 2 * S.std[ix]); }
+    if (iy >= 0) { y0 = Math.min(y0, S.mean[iy] - 2 * S.std[iy]); y1 = Math.max(y1, S.mean[iy] + 2 * S.std[iy]); }
     const px = 0.08 * ((x1 - x0) || 1), py = 0.08 * ((y1 - y0) || 1);
     M.bounds = [x0 - px, x1 + px, y0 - py, y1 + py];
   }
@@ -643,7 +725,7 @@
     ctx.lineWidth = 1;
     const [ox, oy] = toCanvas(M, 0, 0);  // z = 0 on raw axes, the test means' centre on PCs
     ctx.beginPath(); ctx.moveTo(0, oy); ctx.lineTo(c.width, oy); ctx.moveTo(ox, 0); ctx.lineTo(ox, c.height); ctx.stroke();
-    ctx.globalAlpha = $("grid-overlay").checked ? 0.55 : 0.8;
+    ctx.globalAlpha = 0.85;
     M.points.forEach(([u, v], n) => {
       if (M.hidden.has(M.labels[n])) return;
       const [x, y] = toCanvas(M, u, v);
@@ -651,30 +733,38 @@
       ctx.beginPath(); ctx.arc(x, y, 2.6, 0, 2 * Math.PI); ctx.fill();
     });
     ctx.globalAlpha = 1;
+    // Overlays are drawn twice, wide in white and then narrow in black, to show on points and grid alike.
+    const haloed = (path, width = 2) => {
+      for (const [colour, w] of [["#fff", width + 3], ["#111", width]]) {
+        ctx.strokeStyle = colour; ctx.lineWidth = w; ctx.beginPath(); path(); ctx.stroke();
+      }
+    };
     if (S.walk && S.walk.path) {
-      ctx.strokeStyle = "#111"; ctx.lineWidth = 2; ctx.beginPath();
-      S.walk.path.forEach((z, k) => { const [x, y] = toCanvas(M, ...project(M, z)); k ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
-      ctx.stroke();
+      haloed(() => S.walk.path.forEach((z, k) => {
+        const [x, y] = toCanvas(M, ...project(M, z));
+        if (k) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+      }));
     }
     if (S.walk) {
       for (const [which, n] of [["A", S.walk.a], ["B", S.walk.b]]) {
         if (n == null) continue;
         const [x, y] = toCanvas(M, ...M.points[n]);
-        ctx.strokeStyle = "#111"; ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.stroke();
-        ctx.fillStyle = "#111"; ctx.font = "bold 12px system-ui"; ctx.fillText(which, x + 8, y - 8);
+        haloed(() => ctx.arc(x, y, 7, 0, 2 * Math.PI));
+        ctx.font = "bold 13px system-ui"; ctx.lineWidth = 3; ctx.strokeStyle = "#fff";
+        ctx.strokeText(which, x + 9, y - 9); ctx.fillStyle = "#111"; ctx.fillText(which, x + 9, y - 9);
       }
     }
-    if (M.marker) {
+    if (M.marker) {  // the drawn or uploaded image's latent mean
       const [x, y] = toCanvas(M, ...project(M, M.marker));
-      ctx.fillStyle = "#d00"; ctx.font = "bold 20px system-ui"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
-      ctx.fillText("✚", x, y);
+      ctx.font = "bold 24px system-ui"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
+      ctx.lineWidth = 4; ctx.strokeStyle = "#fff"; ctx.strokeText("✚", x, y);
+      ctx.fillStyle = "#c000c0"; ctx.fillText("✚", x, y);
       ctx.textAlign = "start"; ctx.textBaseline = "alphabetic";
     }
-    if (S.z) {  // the current point: crosshair
+    if (S.z) {  // the current point: a crosshair
       const [x, y] = toCanvas(M, ...project(M, S.z));
-      ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5; ctx.beginPath();
-      ctx.moveTo(x - 9, y); ctx.lineTo(x + 9, y); ctx.moveTo(x, y - 9); ctx.lineTo(x, y + 9); ctx.stroke();
-      ctx.strokeStyle = "#fff"; ctx.beginPath(); ctx.arc(x, y, 4, 0, 2 * Math.PI); ctx.stroke();
+      haloed(() => { ctx.moveTo(x - 11, y); ctx.lineTo(x - 4, y); ctx.moveTo(x + 4, y); ctx.lineTo(x + 11, y);
+                     ctx.moveTo(x, y - 11); ctx.lineTo(x, y - 4); ctx.moveTo(x, y + 4); ctx.lineTo(x, y + 11); }, 1.5);
     }
   }
 
@@ -1078,6 +1168,12 @@
     });
     $("interp-png").addEventListener("click", () => {
       if (S.interp) downloadCanvas($("interp-strip"), `${S.entry.name}_seeds${S.interp.a}-${S.interp.b}_${S.interp.mode}.png`);
+    });
+    $("interp-gif").addEventListener("click", () => {
+      if (S.interp) downloadGif(S.interp.images, `${S.entry.name}_seeds${S.interp.a}-${S.interp.b}_${S.interp.mode}.gif`);
+    });
+    $("walk-gif").addEventListener("click", () => {
+      if (S.walk && S.walk.images) downloadGif(S.walk.images, `${S.entry.name}_walk${S.walk.a}-${S.walk.b}_${S.walk.mode}.gif`);
     });
     const map = $("map");
     map.addEventListener("pointerdown", (ev) => { try { mapDown(ev); } catch (err) { fail(err); } });
