@@ -80,8 +80,8 @@ def cluster_run(tmp_path_factory, tiny_mnist_dir):
     latest = root / "run" / "checkpoints" / "latest.json"
     start = time.monotonic()
 
-    first = [start_worker(args, ports=ports, index=i, log=root / f"first{i}.log", env={"TMPDIR": str(scratch["first"][i])})
-             for i in range(2)]
+    first = [start_worker(args, ports=ports, index=i, log=root / f"first{i}.log",
+                          env={"TMPDIR": str(scratch["first"][i])}) for i in range(2)]
     # Keras prints "Epoch 2/2" when epoch 2 begins (stdout unbuffered): kill worker 1 a moment later.
     while f"Epoch {EPOCHS}/{EPOCHS}" not in (root / "first1.log").read_text():
         assert first[0].poll() is None and first[1].poll() is None, \
@@ -100,7 +100,7 @@ def cluster_run(tmp_path_factory, tiny_mnist_dir):
     second = [start_worker(args, ports=ports, index=i, log=root / f"second{i}.log",
                            env={"TMPDIR": str(scratch["second"][i])}) for i in range(2)]
     results = [finish(p, timeout=300) for p in second]
-    return {"root": root, "killed_at": killed_at, "chief_rc": chief_rc, "chief_err": chief_err,
+    return {"root": root, "args": args, "killed_at": killed_at, "chief_rc": chief_rc, "chief_err": chief_err,
             "after_kill": after_kill, "rcs": [rc for rc, _ in results], "errs": [err for _, err in results],
             "out": [(root / f"second{i}.log").read_text() for i in range(2)], "scratch": scratch,
             "seconds": {"until the kill": killed - start, "until the chief stopped": chief_stopped - killed,
@@ -155,11 +155,29 @@ def test_only_the_chief_writes_the_run_directory_and_the_export(cluster_run):
     assert f"run directory: {root / 'run'}" in cluster_run["out"][0]
     checkpoints = {p.name for p in (root / "run" / "checkpoints").iterdir()}
     assert {"epoch-0001.keras", "epoch-0002.keras", "latest.json"} <= checkpoints, checkpoints
-    assert not [p for p in root.rglob("*") if "worker" in p.name], "a worker's file in the shared directories"
+    shared = [*(root / "run").rglob("*"), *(root / "exports").rglob("*")]
+    assert not [p for p in shared if "worker" in p.name], "a worker's file in the shared directories"
     # Worker 1 wrote its copies under its TMPDIR and deleted them; the chief needed no scratch.
     assert list(cluster_run["scratch"]["second"][1].iterdir()) == []
     assert list(cluster_run["scratch"]["second"][0].iterdir()) == []
     assert "run directory: " + str(cluster_run["scratch"]["second"][1]) in cluster_run["out"][1]
+
+
+def test_workers_that_would_start_from_different_checkpoints_stop_with_one_line(cluster_run, tmp_path):
+    """Worker 1 cannot see the chief's run directory (another --run-dir: storage not shared)."""
+    assert cluster_run["rcs"] == [0, 0], cluster_run["errs"]
+    ports, args = free_ports(2), [str(a) for a in cluster_run["args"]]
+    args[args.index("--epochs") + 1] = str(EPOCHS + 1)
+    elsewhere = list(args)
+    elsewhere[elsewhere.index("--run-dir") + 1] = str(tmp_path / "not-shared")
+    procs = [start_worker(a, ports=ports, index=i, log=tmp_path / f"w{i}.log") for i, a in enumerate([args, elsewhere])]
+    for proc, needle in zip(procs, [f"this one from epoch {EPOCHS} (step {EPOCHS * STEPS_PER_EPOCH})",
+                                    "this one from a new run"]):
+        rc, err = finish(proc, timeout=120)
+        assert rc == 2 and "Traceback" not in err, err
+        line = err.strip().splitlines()[-1]
+        assert "the workers would start from different checkpoints" in line and needle in line, err
+    assert json.loads((cluster_run["root"] / "run" / "checkpoints" / "latest.json").read_text())["epoch"] == EPOCHS
 
 
 # ----------------------------------------------------------------------------- one step, two workers
@@ -218,8 +236,9 @@ def one_step_runs(tmp_path: Path, names: list[str], *, single: list[str]) -> tup
     procs = []
     for i in range(2):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": tf_config(ports, i)}
-        procs.append(subprocess.Popen([sys.executable, "-c", STEP_SCRIPT, "multiworker", tmp_path / f"w{i}.npz", *names],
-                                      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen([sys.executable, "-c", STEP_SCRIPT, "multiworker", tmp_path / f"w{i}.npz",
+                                       *names], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
     if single:
         procs.append(subprocess.Popen([sys.executable, "-c", STEP_SCRIPT, "single", tmp_path / "one.npz", *single],
                                       cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},

@@ -193,7 +193,6 @@ class GenerativeModel(keras.Model):
         # How many model batches one step consumes (k fresh real batches for k critic steps).
         self.data_batch_multiplier = int(data_batch_multiplier)
         self.seed_generator = ReplicaSeedGenerator(1337, name="seed_generator")
-        self._steps_trained = None  # set on copies that have no optimizer (see float32_copy)
 
     @property
     def conditional(self) -> bool:
@@ -211,9 +210,7 @@ class GenerativeModel(keras.Model):
     @property
     def steps_trained(self) -> int:
         optimizer = getattr(self, self.optimizer_slots[0], None)
-        if optimizer is None:
-            return self._steps_trained or 0
-        return int(optimizer.iterations.numpy())  # MirroredVariable-safe
+        return 0 if optimizer is None else int(optimizer.iterations.numpy())  # MirroredVariable-safe
 
     @property
     def mixed_precision(self) -> bool:

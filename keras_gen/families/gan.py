@@ -116,7 +116,8 @@ class GAN(GenerativeModel):
 
     # -- model -------------------------------------------------------------------------------
     def generate(self, z, labels=None, training=False):
-        return as_float32(self.generator(self._net_inputs(z, labels), training=training))  # float16 under mixed precision
+        # float32 whatever the policy (the generator computes in float16 under mixed precision).
+        return as_float32(self.generator(self._net_inputs(z, labels), training=training))
 
     def discriminate(self, images, labels=None, training=False):
         """Logits that ``images`` are real: ``[B, 1]``, float32."""
@@ -176,7 +177,7 @@ class GAN(GenerativeModel):
         with tf.GradientTape() as tape:
             fake = self.generate(z, fake_labels, training=True)  # [B, H, W, C]
             # float32 whatever the hooks return (a variant's head may compute in float16).
-            real_scores, real_classes = as_float32(*self.discriminator_outputs(real, labels, training=True))  # [B], [B, K]|None
+            real_scores, real_classes = as_float32(*self.discriminator_outputs(real, labels, training=True))  # [B], [B, K]
             fake_scores, fake_classes = as_float32(*self.discriminator_outputs(fake, fake_labels, training=True))
             d_loss = self.discriminator_loss(real_scores, fake_scores)  # [B]
             penalty = self.discriminator_penalty(real, fake, labels)
@@ -184,7 +185,8 @@ class GAN(GenerativeModel):
                 d_loss += penalty
             if real_classes is not None:  # auxiliary classifier: L_C on real and fake images
                 d_loss += class_cross_entropy(real_classes, labels) + class_cross_entropy(fake_classes, fake_labels)
-            d_objective = self.d_optimizer.scale_loss(average_over_global_batch(d_loss))  # loss scaling: mixed precision
+            # Scaled by the LossScaleOptimizer under mixed precision; unchanged otherwise.
+            d_objective = self.d_optimizer.scale_loss(average_over_global_batch(d_loss))
         grads = tape.gradient(d_objective, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
         self.after_discriminator_update()

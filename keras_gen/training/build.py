@@ -50,8 +50,9 @@ def build_model(config: RunConfig, *, num_classes: int | None):
     except UserError:
         raise
     except Exception as err:  # TypeError, ValueError, InvalidArgumentError, NotFoundError from a layer
+        reason = f"{type(err).__name__}: {_layer_error(err)[:240]}"
         raise UserError(f"model {config.model} cannot train with --mixed-precision: its layers fail in float16 "
-                        f"({type(err).__name__}: {_layer_error(err)[:240]}); train it without --mixed-precision") from None
+                        f"({reason}); train it without --mixed-precision") from None
     return model
 
 

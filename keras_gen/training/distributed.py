@@ -266,22 +266,42 @@ def continue_cluster_run(config: RunConfig, resume_from: Path | None) -> tuple[P
     return run_dir, resume_config(run_dir, overrides)
 
 
-def check_same_start(strategy, *, epoch: int, steps: int) -> None:
-    """Stop with one line on every worker unless all start at the same epoch and step count (the
-    chief's checkpoint was not visible to every worker: the run directory must be on storage all
-    of them mount). One all-reduce; nothing without several workers."""
+def check_global_batch(strategy, batch_size: int) -> None:
+    """``--batch-size`` is the global batch: it must split evenly over the replicas (uneven shares
+    would weigh the examples of the smaller ones more in the global-batch average)."""
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and batch_size % replicas:
+        raise UserError(f"--batch-size {batch_size} is the global batch and does not split evenly over the "
+                        f"{replicas} replicas (workers x devices); pass a multiple of {replicas}")
+
+
+def check_same_start(strategy, run_dir: Path | None) -> None:
+    """Stop with one line on every worker unless all would start from the same checkpoint of
+    ``run_dir`` (None: a new run). Run before the model is built: workers that built different
+    variables would fail in TensorFlow's collectives with no hint why. They disagree when the
+    chief's run directory is not visible to every worker (it must be on storage all of them
+    mount). One all-reduce; nothing without several workers."""
     import tensorflow as tf
 
     from keras_gen.families.base import in_multi_worker_mode
+    from keras_gen.rundir.checkpoints import latest_checkpoint
 
     if not in_multi_worker_mode(strategy):
         return
+    record = latest_checkpoint(Path(run_dir) / "checkpoints") if run_dir is not None else None
+    epoch, steps = (int(record["epoch"]), int(record["steps"])) if record else (0, 0)
     mine = tf.constant([epoch, steps, epoch * epoch, steps * steps], tf.float64)
-    mean = strategy.reduce("MEAN", strategy.run(tf.function(lambda: tf.identity(mine))), axis=None).numpy()
-    if mean[2] - mean[0] ** 2 > 1e-6 or mean[3] - mean[1] ** 2 > 1e-6:
-        raise UserError(f"--strategy multiworker: the workers start from different checkpoints (this one from epoch "
-                        f"{epoch}, step {steps}; the mean is epoch {mean[0]:g}); put the run directory on storage "
-                        "every worker mounts and pass every worker the same --run-dir")
+
+    @tf.function
+    def mean_over_workers():
+        return strategy.reduce("MEAN", strategy.run(lambda: tf.identity(mine)), axis=None)
+
+    mean = mean_over_workers().numpy()
+    if mean[2] - mean[0] ** 2 > 1e-6 or mean[3] - mean[1] ** 2 > 1e-6:  # a variance: zero only when all agree
+        here = f"epoch {epoch} (step {steps}) of {run_dir}" if record else "a new run"
+        raise UserError(f"--strategy multiworker: the workers would start from different checkpoints (this one from "
+                        f"{here}); put the run directory on storage every worker mounts and give every worker "
+                        "the same --run-dir")
 
 
 def lost_worker(err: Exception, run_dir: Path) -> UserError:

@@ -68,6 +68,7 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
     write_dir = worker.write_dir(run_dir)
     if not worker.is_chief:
         config = config.replace(export=False)
+    distributed.check_same_start(strategy, run_dir if resume_from else None)  # before any variable exists
     with distributed.dtype_policy(config.mixed_precision), strategy.scope():
         model, checkpoint = restore_model(run_dir, config, out=out) if resume_from else (None, None)
         if model is None:  # a new run, or one interrupted before its first checkpoint
@@ -76,6 +77,7 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
     if data.n_train < images_per_step:
         raise UserError(f"dataset {config.dataset} has {data.n_train} training images, fewer than one step's "
                         f"{images_per_step}; lower --batch-size or raise --limit")
+    distributed.check_global_batch(strategy, config.batch_size)
     if config.steps_per_epoch is None and None in data.train.element_spec[0].shape:
         # Images decoded from files: tf.data cannot know the batch count (a corrupt file is dropped
         # on the way), so an epoch is stated, one pass over the files, and the data repeats.
@@ -85,7 +87,6 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
     try:
         train_ds, validation = input_pipelines(config, data, model, cache_dir)
         initial_epoch = start_run_dir(write_dir, config, checkpoint, out=out)
-        distributed.check_same_start(strategy, epoch=initial_epoch, steps=model.steps_trained)
         if initial_epoch >= config.epochs:
             out(f"already trained {initial_epoch} epochs (--epochs {config.epochs}); pass a larger --epochs to continue")
             # A run killed during its final export is finished by exporting now.
