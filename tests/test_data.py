@@ -71,14 +71,18 @@ def test_source_order(tmp_path, monkeypatch, tiny_mnist_dir):
     assert registry.find_source("mnist").directory == tmp_path / "mnist"
     # ... and --data-dir before everything.
     assert registry.find_source("mnist", MNIST_DIR).directory == MNIST_DIR
-    # Nothing local and downloads not allowed: a clear error naming where it looked.
+    # Nothing local: a clear error saying what to put where, never a download unless asked for.
     monkeypatch.setattr(registry, "REPO_DATA_DIR", tmp_path / "nowhere")
     monkeypatch.setattr(registry, "SYSTEM_DATA_DIRS", ())
     monkeypatch.setenv("KERAS_GEN_DATA", str(tmp_path / "nowhere"))
-    with pytest.raises(UserError, match="not found .*--data-dir"):
-        registry.find_source("mnist", allow_download=False)
-    # With downloads allowed the last resort is TensorFlow Datasets.
-    assert registry.find_source("mnist").location == "tensorflow-datasets:mnist"
+    with pytest.raises(UserError, match="not on this machine; put the four IDX files .* in .*nowhere.*--download"):
+        registry.find_source("mnist")
+    # --download: TensorFlow Datasets, after checking the network can be reached (it cannot here).
+    monkeypatch.setattr(registry, "TFDS_PROBE", ("127.0.0.1", 9))  # a closed port: fails at once anywhere
+    with pytest.raises(UserError, match="--download: cannot reach 127.0.0.1"):
+        registry.find_source("mnist", download=True)
+    monkeypatch.setattr(registry, "check_online", lambda spec: None)
+    assert registry.find_source("mnist", download=True).location == "tensorflow-datasets:mnist"
 
 
 @pytest.mark.skipif(not FASHION_SYSTEM_DIR.is_dir(), reason="apt-get install dataset-fashion-mnist (.ci/run does)")
