@@ -16,7 +16,8 @@ images, for each batch size (default 50 and 100), with and without XLA, on
 
 Each figure is images/s over at least ``--seconds`` (default 20) of whole batches after one
 warm-up batch (tracing, and XLA's compilation, are not counted; the warm-up time is printed), with
-the process CPU time and the load average, since the reference machine is shared::
+the process CPU time (per wall second, and per image: the figure least moved by other processes)
+and the load average, since the reference machine is shared::
 
     .venv/bin/python benchmarks/fid_inception_speed.py
     .venv/bin/python benchmarks/fid_inception_speed.py --batch-sizes 50 --inputs mnist --no-eager
@@ -54,7 +55,8 @@ def time_batches(evaluator, images: np.ndarray, batch_size: int, seconds: float)
         evaluator.features(images[:batch_size], batch_size=batch_size)
         count += batch_size
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"images_per_sec": count / wall, "warmup_s": warmup, "cpu_per_wall": cpu / wall, "images": count}
+    return {"images_per_sec": count / wall, "warmup_s": warmup, "cpu_per_wall": cpu / wall, "images": count,
+            "cpu_s_per_image": cpu / count}
 
 
 def main(argv=None) -> int:
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
     print(f"{os.cpu_count()} CPUs; load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     rng = np.random.default_rng(0)
     print(f"\n{'input':>6s} {'mode':>6s} {'batch':>6s} {'images/s':>9s} {'GFLOP/s':>8s} {'warm-up s':>10s} "
-          f"{'CPU/wall':>9s} {'load':>5s}")
+          f"{'CPU/wall':>9s} {'CPU s/img':>10s} {'load':>5s}")
     for name in args.inputs:
         images = rng.integers(0, 256, (max(args.batch_sizes), *INPUTS[name]), dtype=np.uint8)
         for mode, evaluator in evaluators.items():
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
                 r = time_batches(evaluator, images, batch_size, args.seconds)
                 print(f"{name:>6s} {mode:>6s} {batch_size:6d} {r['images_per_sec']:9.2f} "
                       f"{r['images_per_sec'] * GFLOP_PER_IMAGE:8.1f} {r['warmup_s']:10.1f} {r['cpu_per_wall']:9.2f} "
-                      f"{os.getloadavg()[0]:5.2f}", flush=True)
+                      f"{r['cpu_s_per_image']:10.3f} {os.getloadavg()[0]:5.2f}", flush=True)
     return 0
 
 

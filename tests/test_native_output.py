@@ -8,7 +8,7 @@ import sys
 SCRIPT = r"""
 import os, sys
 from keras_gen.utils.native import filtered_native_stderr
-with filtered_native_stderr():
+with filtered_native_stderr(terminal_only=False):
     os.write(2, b"E0000 00:00:1796000000.1 123 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: "
                 b"Mutation::Apply error: fanout 'gradient_tape/discriminator/leaky_re_lu/LeakyReluGrad' exist\n")
     os.write(2, b"E0000 00:00:1796000000.2 123 some_kernel.cc:12] a real native error\n")

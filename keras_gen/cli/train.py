@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from keras_gen.cli.args import OneLineParser, positive_float, positive_int, running
+from keras_gen.config import EVAL_EXTRACTORS
 from keras_gen.utils.errors import UserError
 
 
@@ -48,7 +49,7 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=positive_int, metavar="N",
                    help="every N epochs, log the FID of --eval-samples samples to history.csv and TensorBoard")
     p.add_argument("--eval-samples", type=positive_int, metavar="N", help="samples per FID evaluation (2000)")
-    p.add_argument("--eval-extractor", choices=("domain", "inception"),
+    p.add_argument("--eval-extractor", choices=EVAL_EXTRACTORS,
                    help="features for --eval-every: the dataset's domain classifier (default) or InceptionV3")
     p.add_argument("--keep-best", choices=("fid",),
                    help="keep the checkpoint with the lowest FID (checkpoints/best.keras) and export it; "

@@ -292,8 +292,8 @@ class _StorageType:
 
 
 class _Storage:
-    """A storage of ``numel`` elements whose bytes come from ``read()`` (a zip record, or later in a
-    legacy file): arrays are materialised only once every storage is known."""
+    """A storage of ``numel`` elements; its bytes (``data``: a zip record, or a stretch of a legacy
+    file read after the pickle) are turned into an array once every storage is known."""
 
     def __init__(self, storage_type: _StorageType, key: str, numel: int, order: str):
         self.type, self.key, self.numel, self.order = storage_type, key, int(numel), order
@@ -456,26 +456,33 @@ def _read_zip(path: Path) -> tuple[str, dict, dict]:
             raise _BadFile(f"a zip archive missing the record {err}") from None
         except (zipfile.BadZipFile, EOFError, zlib.error) as err:
             raise _BadFile(f"a damaged or truncated zip archive ({err})") from None
+        except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as err:
+            raise _BadFile(f"a damaged data.pkl ({type(err).__name__})") from None
     fmt = FORMAT_TORCHSCRIPT if isinstance(obj, _ScriptObject) else FORMAT_STATE_DICT
     tensors, attributes = {}, {}
     _flatten(obj, "", tensors, attributes)
     return fmt, tensors, attributes
 
 
+def _no_storage(pid):
+    raise _BadFile("a storage reference outside the tensors' pickle")
+
+
 def _read_legacy(path: Path) -> tuple[str, dict, dict]:
     """``torch.save`` before PyTorch 1.6: magic, protocol and system-info pickles, the object's
-    pickle, the sorted storage keys, then each storage as an int64 element count and its bytes."""
+    pickle, the sorted storage keys, then each storage as an int64 element count and its bytes.
+    Every pickle, the headers included, goes through :class:`_TensorUnpickler`."""
     with open(path, "rb") as f:
         try:
-            magic = pickle.load(f)
-        except Exception:
+            magic = _TensorUnpickler(f, _no_storage).load()
+        except Exception:  # anything at all: not this format
             magic = None
         if magic != _LEGACY_MAGIC:
             raise _BadFile("neither a zip archive nor a legacy torch.save file")
         try:
-            if pickle.load(f) != _LEGACY_PROTOCOL:
+            if _TensorUnpickler(f, _no_storage).load() != _LEGACY_PROTOCOL:
                 raise _BadFile("a legacy torch.save file of an unknown protocol")
-            sys_info = pickle.load(f)
+            sys_info = _TensorUnpickler(f, _no_storage).load()
             order = "<" if not isinstance(sys_info, dict) or sys_info.get("little_endian", True) else ">"
             storages: dict[str, _Storage] = {}
             views = []
@@ -491,7 +498,7 @@ def _read_legacy(path: Path) -> tuple[str, dict, dict]:
                 return storages[key]
 
             obj = _TensorUnpickler(f, lambda pid: _storage_from_pid(pid, make)).load()
-            keys = pickle.load(f)
+            keys = _TensorUnpickler(f, _no_storage).load()
             for key in keys:
                 storage = storages.get(str(key))
                 if storage is None:
@@ -509,7 +516,8 @@ def _read_legacy(path: Path) -> tuple[str, dict, dict]:
                 sub.data = root.data[offset * itemsize:(offset + sub.numel) * itemsize]
         except _BadFile:
             raise
-        except (EOFError, pickle.UnpicklingError, struct.error, ValueError, TypeError) as err:
+        except (EOFError, pickle.UnpicklingError, struct.error, ValueError, TypeError, AttributeError,
+                IndexError) as err:
             raise _BadFile(f"a truncated or damaged legacy torch.save file ({type(err).__name__})") from None
     tensors, attributes = {}, {}
     _flatten(obj, "", tensors, attributes)
@@ -623,7 +631,7 @@ def keras_weights(weights: WeightFile, model) -> dict[str, list[np.ndarray]]:
 
 # --------------------------------------------------------------------------- conversion, cache and loading
 def cache_dir() -> Path:
-    from keras_gen.evaluation.extractors import cache_root
+    from keras_gen.evaluation.cache import cache_root
 
     return cache_root() / CACHE_DIR
 
@@ -678,7 +686,7 @@ def _convert(source, target=None, *, log: Callable[[str], None] | None = None):
 
 
 def _cache_env() -> str:
-    from keras_gen.evaluation.extractors import CACHE_ENV
+    from keras_gen.evaluation.cache import CACHE_ENV
 
     return CACHE_ENV
 

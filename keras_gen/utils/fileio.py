@@ -148,7 +148,8 @@ def new_version_dir(directory: str | os.PathLike):
     try:
         yield staging, holder
         staging.chmod(umask_mode(staging))  # mkdtemp creates it private (0700)
-        with file_lock(directory / VERSIONS_LOCK):
+        # The lock file lives beside the model directory: its listing holds versions only.
+        with file_lock(directory.parent / f".{directory.name}{VERSIONS_LOCK}"):
             version = (numbered_versions(directory) or [0])[-1] + 1
             while True:
                 target = directory / str(version)

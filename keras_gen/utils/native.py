@@ -57,17 +57,20 @@ BENIGN_NATIVE = (
 
 
 @contextlib.contextmanager
-def filtered_native_stderr(patterns=BENIGN_NATIVE):
+def filtered_native_stderr(patterns=BENIGN_NATIVE, *, terminal_only: bool = True):
     """Pass everything written to file descriptor 2 through, except lines matching ``patterns``
     (TensorFlow's C++ logging writes there directly, so no Python-level filter can catch it).
 
     A thread copies a pipe's lines to the real stderr as they come; on exit everything written is
-    flushed before the descriptor is restored. ``KERAS_GEN_TF_LOGS=1`` shows everything.
+    flushed before the descriptor is restored. ``KERAS_GEN_TF_LOGS=1`` shows everything. With
+    ``terminal_only`` (the default) it acts only when stderr is a terminal: logs written to files
+    and pipes stay complete and untouched.
     """
-    if os.environ.get("KERAS_GEN_TF_LOGS"):
+    import sys
+
+    if os.environ.get("KERAS_GEN_TF_LOGS") or (terminal_only and not os.isatty(2)):
         yield
         return
-    import sys
 
     sys.stderr.flush()
     saved = os.dup(2)
