@@ -1,10 +1,13 @@
 """TFLite and ONNX conversions of a SavedModel export.
 
 :func:`export_tflite` (``TFLiteConverter`` with the signatures kept) and :func:`export_onnx`
-(``tf2onnx``) both leave out the signatures that draw latents (``sample``, ``serving_default``,
-``latent``): those use TensorFlow's stateless Philox kernels (``StatelessRandomGetKeyCounter``,
-``StatelessRandomNormalV2``), which neither TFLite's built-in ops nor ONNX have; feed ``generate``
-latents drawn from the prior instead. Each converted file is run once before it is written.
+(``tf2onnx``) keep every signature of exports made since keras_gen 0.2, ``sample`` and ``latent``
+included: those draw latents with uint32 hashing and Box-Muller (:mod:`keras_gen.utils.seeded`),
+elementwise ops both formats have, so a seed gives the SavedModel's image (to float rounding: the
+runtimes' log and cos differ in the last bits). Exports of keras_gen 0.1 drew with TensorFlow's
+stateless Philox kernels (``StatelessRandomGetKeyCounter``, ``StatelessRandomNormalV2``), which
+neither format has: their seed signatures are left out, and ``generate`` takes latents drawn from the
+prior instead. Each converted file is run once before it is written.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import new_version_dir, readable_by_all
 from keras_gen.utils.native import quiet_native_stderr
 
-# Signatures that draw latents with TF's stateless RNG kernels, which TFLite and ONNX lack.
+# Signatures that draw latents: in exports of keras_gen 0.1 (no ``seed_generator`` in keras_gen.json)
+# with TF's stateless Philox kernels, which TFLite and ONNX lack.
 RNG_SIGNATURES = ("sample", "serving_default", "latent")
-RNG_REASON = ("they draw latents with TensorFlow's stateless Philox RNG (StatelessRandomGetKeyCounter, "
-              "StatelessRandomNormalV2), which {fmt} cannot represent; call generate with latents drawn "
-              "from the prior instead")
-ONNX_OPSET = 17
+RNG_REASON = ("this export (keras_gen {version}) draws latents with TensorFlow's stateless Philox RNG "
+              "(StatelessRandomGetKeyCounter, StatelessRandomNormalV2), which {fmt} cannot represent; re-export "
+              "the run with this keras_gen to keep them, or call generate with latents drawn from the prior")
+ONNX_OPSET = 18  # BitwiseXor, used by the seed signatures, is opset 18
 
 def _error_line(err: BaseException) -> str:
     """The most telling line of a converter's (often many-line) error."""
@@ -57,7 +61,11 @@ def read_export(export_path: str | os.PathLike) -> dict:
 def split_signatures(export_path: str | os.PathLike, *, fmt: str) -> tuple[list[str], dict[str, str]]:
     """``(signatures a converted format keeps, {left-out signature: why})``."""
     names = sorted(signature_inputs(export_path))
-    reason = RNG_REASON.format(fmt={"tflite": "TFLite's built-in ops", "onnx": "ONNX"}[fmt])
+    meta = read_export(export_path)
+    if meta.get("seed_generator"):  # keras_gen.utils.seeded: elementwise integer ops, convertible
+        return names, {}
+    reason = RNG_REASON.format(version=meta.get("keras_gen_version", "0.1"),
+                               fmt={"tflite": "TFLite's built-in ops", "onnx": "ONNX"}[fmt])
     return [n for n in names if n not in RNG_SIGNATURES], {n: reason for n in names if n in RNG_SIGNATURES}
 
 

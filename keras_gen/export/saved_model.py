@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import os
 import re
+import shutil
 from pathlib import Path
 
 import keras
@@ -41,8 +41,16 @@ import tensorflow as tf
 
 from keras_gen import __version__
 from keras_gen.datasets.pipeline import VALUE_RANGES
+from keras_gen.utils import seeded
 from keras_gen.utils.errors import UserError
-from keras_gen.utils.fileio import file_lock, is_disk_full, new_version_dir, numbered_versions, readable_by_all, write_text
+from keras_gen.utils.fileio import (
+    file_lock,
+    is_disk_full,
+    new_version_dir,
+    numbered_versions,
+    readable_by_all,
+    write_text,
+)
 
 METADATA_FILE = "keras_gen.json"
 WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving reads <version>/assets.extra/<this>
@@ -161,6 +169,7 @@ def metadata(model, *, model_name: str, dataset: str, steps: int, extra: dict | 
         "keras_gen_version": __version__,
         "signatures": sorted(_signature_names(model)),
         "max_batch": max_batch(model.image_shape),  # larger requests are refused (InvalidArgumentError)
+        "seed_generator": seeded.NAME,  # how sample/latent turn a seed into a latent (keras_gen.utils.seeded)
         **(extra or {}),
     }
 

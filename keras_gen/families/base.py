@@ -36,6 +36,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_gen.datasets.pipeline import to_unit_range
+from keras_gen.utils import seeded
 
 tfd = tfp.distributions
 
@@ -282,14 +283,14 @@ class GenerativeModel(keras.Model):
         return tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim]))
 
     def latent_from_seeds(self, seeds):
-        """One latent per int32 seed, drawn statelessly from :meth:`prior`: ``[B] -> [B, latent]``."""
-        seeds = tf.cast(seeds, tf.int32)
-        prior = self.prior()
-        return tf.map_fn(
-            lambda s: prior.sample(seed=tf.stack([s, tf.constant(0x6B67, tf.int32)])),
-            seeds,
-            fn_output_signature=tf.TensorSpec([self.latent_dim], tf.float32),
-        )
+        """One latent per int seed from :meth:`prior`, ``[B] -> [B, latent]``: the same latent for a
+        seed whatever else is in the batch, drawn for the whole batch at once (:mod:`.seeded`)."""
+        return self.latent_from_noise(seeded.normal(seeds, self.latent_dim), seeds)
+
+    def latent_from_noise(self, eps, seeds):
+        """Latents from standard-normal noise ``eps`` [B, latent] (a prior other than N(0, I) maps
+        it, drawing any further randomness from ``seeds`` on another stream)."""
+        return eps
 
     def random_latent(self, batch_size):
         """Latents for training: ``[batch, latent]`` from the prior, advancing the seed generator."""

@@ -14,6 +14,7 @@ from keras_gen.families.base import (
     average_over_global_batch,
     deserialize,
 )
+from keras_gen.utils import seeded
 
 tfd = tfp.distributions
 
@@ -100,6 +101,18 @@ class VAE(GenerativeModel):
                     loc=self.prior_locs, scale_diag=tf.exp(self.prior_log_scales)),
             )
         return super().prior()
+
+    def latent_from_noise(self, eps, seeds):
+        if self.prior_config["kind"] != "mixture":
+            return eps
+        # A mixture draw: the component from a uniform on its own stream (inverse CDF of the
+        # softmax weights), then that component's location + scale * eps.
+        u = seeded.uniform(seeds, 1, stream=1)  # [B, 1]
+        cdf = tf.cumsum(tf.nn.softmax(self.prior_logits))[:-1]  # [K - 1]
+        component = tf.reduce_sum(tf.cast(u > cdf[None, :], tf.int32), axis=1)  # [B]
+        loc = tf.gather(self.prior_locs, component)  # [B, latent]
+        scale = tf.exp(tf.gather(self.prior_log_scales, component))
+        return loc + scale * eps
 
     def encode(self, images, labels=None, training=False):
         """``images -> (z_mean, z_log_var)``, each ``[B, latent]``, float32."""
