@@ -21,7 +21,8 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 # What may change when a run is resumed; everything else is fixed by the run being continued.
 RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_per_epoch", "export_dir", "export", "jit_compile",
-                                 "steps_per_execution", "keep_checkpoints", "verbose", "eval_every", "eval_samples", "keep_best"})
+                                 "steps_per_execution", "keep_checkpoints", "verbose", "eval_every", "eval_samples", "keep_best",
+                                 "time_limit"})
 EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")  # keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
 KEEP_BEST = ("fid",)
 
@@ -57,6 +58,10 @@ class RunConfig:
     eval_samples: int = 2000  # samples per FID evaluation during training
     eval_extractor: str = "domain"
     keep_best: str | None = None  # "fid": keep the checkpoint with the lowest FID as best.keras, and export it
+    time_limit: float | None = None  # minutes of training (history's epoch_seconds): stop after the epoch that reaches it
+    # The builder's own keyword arguments beyond latent size and image shape, e.g. {"d_steps": 5}
+    # for mlp_gan (models_zoo: each builder's signature lists them; --option KEY=VALUE).
+    model_options: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -70,6 +75,13 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.time_limit is not None and (isinstance(self.time_limit, bool) or not self.time_limit > 0):
+            raise UserError(f"time_limit must be a positive number of minutes, got {self.time_limit!r}")
+        if not isinstance(self.model_options, dict) or not all(isinstance(k, str) for k in self.model_options):
+            raise UserError(f"model_options must map option names to values, got {self.model_options!r}")
+        for key, flag in (("image_shape", "--image-size"), ("latent_dim", "--latent-dim"), ("num_classes", "the dataset")):
+            if key in self.model_options:
+                raise UserError(f"--option {key} is not a model option; {flag} sets it")
         if not self.learning_rate > 0:
             raise UserError(f"--lr must be positive, got {self.learning_rate!r}")
         if self.strategy not in STRATEGIES:
@@ -105,6 +117,9 @@ class RunConfig:
             parts.append("mixed precision")
         if self.eval_every:
             parts.append(f"FID every {self.eval_every} epoch(s)")
+        if self.time_limit:
+            parts.append(f"at most {self.time_limit:g} min")
+        parts.extend(f"{key} {value}" for key, value in sorted(self.model_options.items()))
         return ", ".join(parts)
 
     def to_dict(self) -> dict:

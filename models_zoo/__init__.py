@@ -57,6 +57,12 @@ class ZooEntry:
         """The run-config defaults this model takes on ``dataset`` (before the user's overrides)."""
         return dict(self.dataset_defaults.get(dataset, self.dataset_defaults.get("*", {})))
 
+    def options(self) -> dict:
+        """The builder's own keyword arguments (``--option KEY=VALUE``) with their defaults."""
+        fixed = {"latent_dim", "image_shape", "num_classes"}
+        return {name: p.default for name, p in inspect.signature(self.builder).parameters.items()
+                if name not in fixed and p.default is not inspect.Parameter.empty}
+
     def build(self, **overrides):
         accepted = inspect.signature(self.builder).parameters
         unknown = sorted(set(overrides) - set(accepted))

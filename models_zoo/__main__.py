@@ -70,6 +70,9 @@ def markdown() -> str:
         for net, (t, tr) in e.parameters.items():
             lines.append(f"* **{net}**: {t:,} parameters ({tr:,} trainable)")
         lines.append(f"* counts: {e.parameters_source}")
+        if e.options():
+            shown = ", ".join(f"`{k}` (default {v!r})" for k, v in e.options().items())
+            lines.append(f"* options (`train.py --option KEY=VALUE`): {shown}")
         if total <= HEAVY_PARAMETERS:
             model = e.build()
             for net in model.sub_networks:

@@ -52,13 +52,15 @@ def mlp(units, *, input_shape, activation: str, name: str, output_units: int | N
     jit_compile=True,  # measured: benchmarks/README.md
     steps_per_execution=64,  # a step takes milliseconds: call overhead would dominate
 )
-def build_mlp_gan_wide(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN:
+def build_mlp_gan_wide(*, latent_dim: int = 100, image_shape=(28, 28, 1),
+                       generator_loss: str = "non_saturating") -> GAN:
     """MLP GAN (G 128-256-512, D 512-256) with the non-saturating loss, as Schulz §5-6.
 
     Report: generator 579,728 and discriminator 533,505 parameters (z_dim 100), BCE,
     generator loss -log D(G(z)), 50 epochs; its printed training loop (§6.2) updates the generator
     on the discriminator step's ``fake_imgs`` (``generator_step="reuse"``). Chosen (report silent):
     Adam 2e-4 with beta_1 0.5 (Radford et al.'s GAN setting) and batch 64.
+    ``generator_loss="minimax"`` is the loss §5 sets against it, log(1 - D(G(z))) minimised.
     """
     h, w, c = check_divisible(image_shape, 1, "mlp_gan_wide")
     pixels = h * w * c
@@ -68,7 +70,7 @@ def build_mlp_gan_wide(*, latent_dim: int = 100, image_shape=(28, 28, 1)) -> GAN
     discriminator = mlp((512, 256), input_shape=(h, w, c), activation="relu", output_units=1,
                         name="discriminator", input_name="images")  # logit; sigmoid in the loss
     return GAN(generator, discriminator, latent_dim=latent_dim, image_shape=(h, w, c),
-               value_range="minus_one_one", generator_loss="non_saturating", generator_step="reuse",
+               value_range="minus_one_one", generator_loss=generator_loss, generator_step="reuse",
                name="mlp_gan_wide")
 
 

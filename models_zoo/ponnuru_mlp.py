@@ -132,7 +132,7 @@ def build_mlp_gan_small(*, latent_dim: int = 100, image_shape=(28, 28, 1), d_ste
     jit_compile=False,  # measured: benchmarks/README.md
     steps_per_execution=64,  # a step takes milliseconds: call overhead would dominate
 )
-def build_vae_mlp(*, latent_dim: int = 20, image_shape=(28, 28, 1)) -> VAE:
+def build_vae_mlp(*, latent_dim: int = 20, image_shape=(28, 28, 1), prior_components: int = 0) -> VAE:
     """MLP VAE (784-400-latent-400-784), BCE + KL, as Ponnuru §4.3.
 
     Report: four fully connected layers, a 400-unit hidden layer on each side, mean and
@@ -140,7 +140,12 @@ def build_vae_mlp(*, latent_dim: int = 20, image_shape=(28, 28, 1)) -> VAE:
     parameters in all: encoder 330,040 + decoder 322,784.
     Chosen (report silent): latent 20 (*chosen*; PyTorch's VAE example, which this layout is),
     batch 128 and 10 epochs (the same example's), analytic KL.
+    ``prior_components=K`` (K >= 1) swaps the standard normal prior for a learnable mixture of K
+    Gaussians with a Monte-Carlo KL, the prior of Junnuthula's face VAE (§3.2.2): beyond the report.
     """
+    if int(prior_components) < 0:
+        raise ValueError(f"prior_components must be 0 (standard normal) or more, got {prior_components}")
+    prior = {"kind": "mixture", "components": int(prior_components)} if prior_components else {"kind": "normal"}
     h, w, c = check_divisible(image_shape, 1, "vae_mlp")
     latent_dim = check_latent_dim(latent_dim)
     images = keras.Input((h, w, c), name="images")
@@ -150,4 +155,5 @@ def build_vae_mlp(*, latent_dim: int = 20, image_shape=(28, 28, 1)) -> VAE:
     decoder = dense_stack((400,), input_shape=(latent_dim,), activation=_relu, output_units=math.prod((h, w, c)),
                           output_shape=(h, w, c), name="decoder", input_name="z")  # Bernoulli logits
     return VAE(encoder, decoder, latent_dim=latent_dim, image_shape=(h, w, c), value_range="zero_one",
-               likelihood="bernoulli", kl="analytic", name="vae_mlp")
+               likelihood="bernoulli", prior=prior, kl="monte_carlo" if prior_components else "analytic",
+               name="vae_mlp")

@@ -133,6 +133,11 @@ def test_missing_data_dir_never_downloads(tmp_path):
     (["--model", "vae_mlp_2d", "--resume"], ["--resume", "no run of vae_mlp_2d"]),
     (["--resume", "--run-dir", "nowhere"], ["nowhere is not a run directory"]),
     (["--epochs", "3"], ["--model is required"]),
+    (["--model", "mlp_gan", "--option", "d_step=2"], ["does not take d_step", "d_steps"]),
+    (["--model", "mlp_gan", "--option", "latent_dim=2"], ["--latent-dim sets it"]),
+    (["--model", "mlp_gan", "--option", "d_steps"], ["--option", "KEY=VALUE"]),
+    (["--model", "mlp_gan_wide", "--option", "generator_loss=hinge"], ["generator_loss must be"]),
+    (["--model", "vae_mlp_2d", "--time-limit", "0"], ["--time-limit", "positive number"]),
 ])
 def test_bad_arguments(args, needles, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -244,3 +249,23 @@ def test_ctrl_c_in_the_first_epoch_prints_a_command_that_works(tmp_path, tiny_mn
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert latest(run_dir)["epoch"] == 1 and latest(run_dir)["steps"] == 2
+
+
+def test_time_limit_stops_the_run_and_resume_extends_it(tmp_path, tiny_mnist_dir):
+    """--time-limit counts training time over sessions: a resumed run with the same limit trains
+    nothing more (and says so), a larger one continues; builder options reach the model."""
+    run_dir = tmp_path / "run"
+    base = [TRAIN, "--data-dir", tiny_mnist_dir, "--run-dir", run_dir, "--no-export"]
+    run([*base, "--model", "mlp_gan", "--option", "d_steps=2", "--batch-size", "32", "--steps-per-epoch", "4",
+         "--epochs", "1000", "--time-limit", "0.05"], cwd=tmp_path, check=True)
+    rows = history(run_dir)
+    seconds = [float(r["epoch_seconds"]) for r in rows]
+    assert 1 <= len(rows) < 1000 and sum(seconds) >= 3.0 and sum(seconds[:-1]) < 3.0  # stopped at the epoch reaching 3 s
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model_options"] == {"d_steps": 2} and config["time_limit"] == 0.05
+    assert latest(run_dir)["steps"] == 4 * len(rows)
+    again = run([*base, "--resume", "--time-limit", "0.05"], cwd=tmp_path, check=True)
+    assert "already trained" in again.stdout and "(--time-limit 0.05)" in again.stdout and len(history(run_dir)) == len(rows)
+    more = run([*base, "--resume", "--time-limit", "0.1"], cwd=tmp_path, check=True)
+    assert f"resuming from epoch {len(rows)}" in more.stdout
+    assert sum(float(r["epoch_seconds"]) for r in history(run_dir)) >= 6.0 and len(history(run_dir)) > len(rows)

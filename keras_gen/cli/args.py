@@ -38,6 +38,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def model_option(text: str) -> tuple[str, int | float | str]:
+    """``KEY=VALUE`` of ``--option``: the value as an int, else a float, else the text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    for kind in (int, float):
+        try:
+            return key.strip(), kind(value)
+        except ValueError:
+            pass
+    return key.strip(), value.strip()
+
+
 @contextlib.contextmanager
 def running(prog: str):
     """The body of a command, once its arguments are parsed: TensorFlow is imported with its native

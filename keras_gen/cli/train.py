@@ -7,7 +7,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from keras_gen.cli.args import OneLineParser, positive_float, positive_int, running
+from keras_gen.cli.args import (
+    OneLineParser,
+    model_option,
+    positive_float,
+    positive_int,
+    running,
+)
 from keras_gen.config import EVAL_EXTRACTORS
 from keras_gen.utils.errors import UserError
 
@@ -54,6 +60,11 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--keep-best", choices=("fid",),
                    help="keep the checkpoint with the lowest FID (checkpoints/best.keras) and export it; "
                         "evaluates every epoch unless --eval-every says otherwise")
+    p.add_argument("--time-limit", type=positive_float, metavar="MINUTES",
+                   help="stop after the epoch in which training time reaches MINUTES (with --resume: the new total)")
+    p.add_argument("--option", type=model_option, action="append", metavar="KEY=VALUE",
+                   help="a keyword argument of the model's builder, e.g. d_steps=5 for mlp_gan "
+                        "(docs/ZOO.md lists each model's options); repeatable")
     p.add_argument("--summary", action="store_true", help="print each sub-network's summary and exit")
     p.add_argument("--list-models", action="store_true", help="list the zoo and exit")
     p.add_argument("--list-datasets", action="store_true", help="list datasets and where they are, and exit")
@@ -79,8 +90,8 @@ def list_datasets(out=print) -> None:
 
 def run_train(args: argparse.Namespace, out=print) -> None:
     from keras_gen.config import FIELDS, resolve_config
-    from keras_gen.training.resume import find_resume_dir, resume_config
     from keras_gen.training.build import print_summary
+    from keras_gen.training.resume import find_resume_dir, resume_config
     from keras_gen.training.run import train
 
     if args.list_models:
@@ -90,6 +101,8 @@ def run_train(args: argparse.Namespace, out=print) -> None:
     # Every flag named like a RunConfig field overrides it (None: not given); --image-size sets
     # the height and width of the config's image_shape.
     overrides = {k: v for k, v in vars(args).items() if (k in FIELDS and k != "model") or k == "image_size"}
+    if args.option:
+        overrides["model_options"] = dict(args.option)
     if args.resume:
         run_dir = find_resume_dir(args.run_dir, args.model, args.dataset)
         config = resume_config(run_dir, {"model": args.model, **overrides})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from keras_gen.utils.fileio import atomic_path
@@ -32,6 +33,12 @@ def write_history(path: str | Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def training_seconds(path: str | Path) -> float:
+    """The training time of every epoch in ``history.csv`` (0 for a run without one)."""
+    seconds = (_number(row.get("epoch_seconds", "")) for row in read_history(path))
+    return sum(s for s in seconds if math.isfinite(s))
 
 
 def truncate_history(path: str | Path, *, through_epoch: int) -> None:

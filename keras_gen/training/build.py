@@ -31,7 +31,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 def build_model(config: RunConfig, *, num_classes: int | None):
     """The zoo model for ``config``, uncompiled, sized to the config's image shape."""
     entry = models_zoo.get(config.model)
-    overrides = {"image_shape": config.image_shape}
+    overrides = {**config.model_options, "image_shape": config.image_shape}
     if config.latent_dim is not None:
         overrides["latent_dim"] = config.latent_dim
     if entry.conditional:

@@ -56,6 +56,22 @@ class Throughput(keras.callbacks.Callback):
             logs["images_per_sec"] = self._steps * self.images_per_step / max(self._last - self._start, 1e-9)
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training after the epoch in which the run's training time (the ``epoch_seconds`` of
+    every epoch so far, this run's and earlier sessions') reaches ``limit_seconds``. Place after
+    :class:`Throughput`. Evaluations and checkpoints do not count, so a budget buys the same
+    training whatever else is logged."""
+
+    def __init__(self, limit_seconds: float, used_seconds: float = 0.0):
+        super().__init__()
+        self.limit_seconds, self.used_seconds = float(limit_seconds), float(used_seconds)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.used_seconds += float((logs or {}).get("epoch_seconds", 0.0))
+        if self.used_seconds >= self.limit_seconds:
+            self.model.stop_training = True
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
     """Stops training at the first step whose logged losses are NaN or infinite (a GAN with a
     learning rate of 10 gets there in a few steps), by raising :class:`TrainingDiverged` out of

@@ -19,8 +19,15 @@ from keras_gen.config import RunConfig
 from keras_gen.datasets import Source, build_train_set, count_examples, find_source
 from keras_gen.export.from_run import export_checkpoint
 from keras_gen.export.saved_model import read_metadata
-from keras_gen.rundir.checkpoints import BEST, EXPORTED, LATEST, checkpoint_records, latest_checkpoint, load_checkpoint
-from keras_gen.rundir.history import truncate_history
+from keras_gen.rundir.checkpoints import (
+    BEST,
+    EXPORTED,
+    LATEST,
+    checkpoint_records,
+    latest_checkpoint,
+    load_checkpoint,
+)
+from keras_gen.rundir.history import training_seconds, truncate_history
 from keras_gen.training import callbacks as kg_callbacks
 from keras_gen.training import distributed
 from keras_gen.training.build import (
@@ -87,12 +94,16 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
     try:
         train_ds, validation = input_pipelines(config, data, model, cache_dir)
         initial_epoch = start_run_dir(write_dir, config, checkpoint, out=out)
-        if initial_epoch >= config.epochs:
-            out(f"already trained {initial_epoch} epochs (--epochs {config.epochs}); pass a larger --epochs to continue")
+        used = training_seconds(write_dir / "history.csv")
+        if initial_epoch >= config.epochs or (config.time_limit and used >= config.time_limit * 60):
+            out(f"already trained {initial_epoch} epochs (--epochs {config.epochs}); pass a larger --epochs to continue"
+                if initial_epoch >= config.epochs else
+                f"already trained {used / 60:.1f} min (--time-limit {config.time_limit:g}); pass a larger --time-limit "
+                "to continue")
             # A run killed during its final export is finished by exporting now.
             export_path = export_result(run_dir, config, model, out=out) if needs_export(run_dir, config) else None
             return RunResult(config, run_dir, model, initial_epoch, export_path)
-        callbacks = run_callbacks(write_dir, config, data.source, images_per_step, out=out)
+        callbacks = run_callbacks(write_dir, config, data.source, images_per_step, used_seconds=used, out=out)
         fit(model, train_ds, validation, callbacks, config, initial_epoch=initial_epoch, run_dir=run_dir, out=out)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
@@ -212,9 +223,12 @@ def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Pat
     return train_ds, validation
 
 
-def run_callbacks(run_dir: Path, config: RunConfig, source: Source, images_per_step: int, *, out=print) -> list:
+def run_callbacks(run_dir: Path, config: RunConfig, source: Source, images_per_step: int, *,
+                  used_seconds: float = 0.0, out=print) -> list:
     # First: a diverged step stops the run before any other callback records the broken epoch.
     callbacks = [kg_callbacks.StopOnNonFinite(run_dir / "checkpoints"), kg_callbacks.Throughput(images_per_step)]
+    if config.time_limit:
+        callbacks.append(kg_callbacks.TimeLimit(config.time_limit * 60, used_seconds))
     if config.eval_every:  # before the history and checkpoint callbacks, so they record the FID
         callbacks.append(fid_monitor(config, source, out=out))
     checkpoints = run_dir / "checkpoints"
