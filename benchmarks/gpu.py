@@ -29,7 +29,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,6 +51,9 @@ def measure_one(name: str, *, gpus: int, mixed: bool, xla: bool, batch_per_devic
     from keras_gen.training.build import build_model, compile_model
     from keras_gen.training.distributed import dtype_policy
 
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from train_speed import epoch_timer, synthetic_batches
+
     devices = [f"/gpu:{i}" for i in range(gpus)]
     strategy = tf.distribute.MirroredStrategy(devices) if gpus else tf.distribute.get_strategy()
     entry = models_zoo.get(name)
@@ -62,21 +64,9 @@ def measure_one(name: str, *, gpus: int, mixed: bool, xla: bool, batch_per_devic
     with dtype_policy(mixed), strategy.scope():
         model = build_model(config, num_classes=10 if entry.conditional else None)
         compile_model(model, config)
-    batch = config.batch_size * model.data_batch_multiplier
-    lo = -1.0 if model.value_range == "minus_one_one" else 0.0
-    images = tf.random.uniform([batch, *config.image_shape], lo, 1.0, seed=1)
-    labels = tf.random.uniform([batch], 0, 10, dtype=tf.int32, seed=2)
-    ds = tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(tf.data.AUTOTUNE)
-
+    ds = synthetic_batches(model, config)
     times = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t)
-
+    Timer = epoch_timer(times)
     model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
     history = model.fit(ds, epochs=repeats, steps_per_epoch=steps, verbose=0, callbacks=[Timer()]).history
     seconds = statistics.median(times)

@@ -9,7 +9,8 @@ model's networks, at a batch size, in GFLOP/s.
 Each layer runs alone inside one ``tf.function`` on a random input of its own input shape, after
 a warm-up; the median of ``--repeats`` timings of ``--steps`` calls is printed with the layer's
 FLOPs (3x the forward multiply-adds x 2: forward, input gradient, weight gradient) and the share
-of the machine's peak (``--peak-gflops``, 156 for 2 AVX2/FMA cores at 2.45 GHz). Layers cheaper
+of the machine's peak: TensorFlow's fp32 matmul measured in the same run (``benchmarks/machine.py``;
+``--peak-gflops`` to give one). Layers cheaper
 than a convolution (activations, BatchNorm, Dropout) are left out: the table shows where the
 FLOPs are and which of them run slowly.
 """
@@ -27,7 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.train_speed import DEFAULT_PEAK_GFLOPS, layer_flops  # noqa: E402
+from benchmarks.machine import cpu_info, measure_peak  # noqa: E402
+from benchmarks.machine import describe as describe_machine  # noqa: E402
+from benchmarks.train_speed import layer_flops  # noqa: E402
 
 TIMED = ("Dense", "Conv2D", "Conv2DTranspose")
 
@@ -76,7 +79,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--peak-gflops", type=float, default=DEFAULT_PEAK_GFLOPS)
+    p.add_argument("--peak-gflops", type=float, help="default: TensorFlow's fp32 matmul, measured now")
     p.add_argument("--out")
     args = p.parse_args(argv)
 
@@ -87,6 +90,10 @@ def main(argv=None) -> int:
     config = resolve_config(args.model, **({"batch_size": args.batch_size} if args.batch_size else {}))
     model = build_model(config, num_classes=10 if models_zoo.get(args.model).conditional else None)
     batch = config.batch_size
+    if not args.peak_gflops:
+        peak = measure_peak()
+        print(describe_machine(cpu_info(), peak))
+        args.peak_gflops = peak["gflops"]
     rows, total_seconds = [], 0.0
     print(f"{args.model}, batch {batch}: forward + backward per layer")
     print(f"{'network':14s} {'layer':58s} {'ms':>8s} {'GFLOP':>8s} {'GFLOP/s':>8s} {'peak':>6s}")

@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_PEAK_GFLOPS = 156.0  # 2 cores x AVX2 FMA: the issue's measured fp32 peak of this machine
 
 
 def layer_flops(layer) -> float:
@@ -72,9 +71,33 @@ def step_gflops_per_image(model) -> float:
     return (k * (g + 6.0 * d + penalty) + generator_forward + 2.0 * g + 2.0 * d) / 1e9
 
 
+def synthetic_batches(model, config):
+    """One fixed batch in the model's value range (with labels), repeated: the step alone is timed."""
+    import tensorflow as tf
+
+    batch = config.batch_size * model.data_batch_multiplier
+    lo = -1.0 if model.value_range == "minus_one_one" else 0.0
+    images = tf.random.uniform([batch, *config.image_shape], lo, 1.0, seed=1)
+    labels = tf.random.uniform([batch], 0, 10, dtype=tf.int32, seed=2)
+    return tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_timer(times: list):
+    """A Keras callback class appending each epoch's wall-clock seconds to ``times``."""
+    import keras
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t)
+
+    return Timer
+
+
 def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: int | None, warmup: int,
                 repeats: int, steps_per_execution: int | None = None, seconds: float = 3.0) -> dict:
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -88,21 +111,9 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
     entry = models_zoo.get(name)
     model = build_model(config, num_classes=10 if entry.conditional else None)
     compile_model(model, config)
-    batch = config.batch_size * model.data_batch_multiplier
-    lo = -1.0 if model.value_range == "minus_one_one" else 0.0
-    images = tf.random.uniform([batch, *config.image_shape], lo, 1.0, seed=1)
-    labels = tf.random.uniform([batch], 0, 10, dtype=tf.int32, seed=2)
-    ds = tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(2)
-
+    ds = synthetic_batches(model, config)
     times = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t)
-
+    Timer = epoch_timer(times)
     model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
     if steps is None:  # as many steps as take `seconds`, judged from a second warm-up round
         model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=[Timer()])
@@ -171,7 +182,8 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=3.0, help="length of a timed run when --steps is not given")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--peak-gflops", type=float, default=DEFAULT_PEAK_GFLOPS)
+    p.add_argument("--peak-gflops", type=float,
+                   help="compare with this GFLOP/s instead of TensorFlow's fp32 matmul measured now (benchmarks/machine.py)")
     p.add_argument("--out", help="write results as JSON here")
     p.add_argument("--compare", help="an earlier --out file: print the ratio per model")
     p.add_argument("--single", help=argparse.SUPPRESS)
@@ -194,6 +206,17 @@ def main(argv=None) -> int:
 
         names = [n for n in models_zoo.names()]
     modes = {"model": ["model"], "on": ["on"], "off": ["off"], "both": ["off", "on"]}[args.jit]
+    # The machine's attainable fp32 throughput, measured in this run (before and after the models,
+    # the higher one counting: a machine that got busier meanwhile is not credited to the models).
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from machine import cpu_info, describe, measure_peak
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    info = cpu_info()
+    peaks = [] if args.peak_gflops else [measure_peak()]
+    if peaks:
+        print(describe(info, peaks[0]), flush=True)
+        args.peak_gflops = peaks[0]["gflops"]
     results = []
     for name in names:
         for mode in modes:
@@ -218,8 +241,16 @@ def main(argv=None) -> int:
                   f"{row['images_per_sec_max']:.1f})  {row['gflop_per_image']:.4f} GFLOP/img  "
                   f"{row['gflops']:6.1f} GFLOP/s = {100 * row['peak_fraction']:4.1f}% of peak  "
                   f"{row['peak_rss_mb']:.0f} MB", flush=True)
+    if peaks:  # again after the models; the share of peak below uses the higher of the two
+        peaks.append(measure_peak())
+        args.peak_gflops = max(p["gflops"] for p in peaks)
+        print(f"matmul peak before / after the models: {peaks[0]['gflops']:.0f} / {peaks[1]['gflops']:.0f} GFLOP/s; "
+              f"shares of peak are of {args.peak_gflops:.0f}", flush=True)
+        for row in results:
+            row["peak_fraction"] = row["gflops"] / args.peak_gflops
     if args.out:
-        Path(args.out).write_text(json.dumps({"peak_gflops": args.peak_gflops, "results": results}, indent=2))
+        Path(args.out).write_text(json.dumps({"machine": info, "peaks": peaks, "peak_gflops": args.peak_gflops,
+                                              "results": results}, indent=2))
     if args.compare:
         print_comparison(results, json.loads(Path(args.compare).read_text())["results"], args.peak_gflops)
     return 0

@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Latency and throughput of an export's signatures: ``sample`` (seeds -> images, latents drawn
+inside) against ``generate`` (latents -> images) at batch 1, 64 and 1,024, as a SavedModel loaded
+in plain TensorFlow, as TFLite and through ONNX Runtime.
+
+    python benchmarks/export_latency.py                              # mlp_gan_wide, vae_mlp, dcgan
+    python benchmarks/export_latency.py --models vae_mlp --batches 1,64,1024 --out latency.json
+
+Each model is built untrained (weights do not change speed), exported with keras_gen's own
+exporter into a temporary directory and converted with ``keras-gen export --format tflite/onnx``'s
+code. Every call is warmed up, then repeated for about ``--seconds``; the table gives the median
+ms per call, images/s and ``sample / generate``: what drawing the latents inside the signature
+costs on top of the network (the target: at most 1.2x at every batch size). TFLite and ONNX carry
+no ``sample`` (see keras_gen/export/convert.py), so their rows time ``generate`` only. The machine
+line (CPU, instruction sets, load, TensorFlow's measured matmul throughput) is printed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def timed(call, seconds: float) -> float:
+    """Median seconds per ``call()`` over about ``seconds`` (at least 5 calls), after 3 warm-ups."""
+    for _ in range(3):
+        call()
+    times, start = [], time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="mlp_gan_wide,vae_mlp,dcgan")
+    p.add_argument("--batches", default="1,64,1024")
+    p.add_argument("--formats", default="saved_model,tflite,onnx")
+    p.add_argument("--seconds", type=float, default=2.0, help="timing per call kind (default 2)")
+    p.add_argument("--out", help="write the rows as JSON here")
+    args = p.parse_args(argv)
+
+    import tensorflow as tf
+    from machine import cpu_info, describe, measure_peak
+
+    import models_zoo
+    from keras_gen.export.convert import export_onnx, export_tflite
+    from keras_gen.export.saved_model import export_model
+
+    info, peak = cpu_info(), measure_peak()
+    print(describe(info, peak), flush=True)
+    batches = [int(b) for b in args.batches.split(",")]
+    formats = args.formats.split(",")
+    rows = []
+    print(f"{'model':14s} {'format':12s} {'batch':>6s} {'generate ms':>12s} {'sample ms':>10s} {'sample/generate':>16s} "
+          f"{'generate img/s':>15s}")
+    for name in args.models.split(","):
+        model = models_zoo.build(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_model(model, tmp, model_name=name, dataset="mnist", steps=0)
+            loaded = tf.saved_model.load(str(path))
+            sample, generate = loaded.signatures["sample"], loaded.signatures["generate"]
+            runners = {}
+            if "tflite" in formats:
+                lite = export_tflite(path, tmp)
+                interpreter = tf.lite.Interpreter(model_path=str(lite / "model.tflite"), num_threads=os.cpu_count())
+                runners["tflite"] = interpreter.get_signature_runner("generate")
+            if "onnx" in formats:
+                import onnxruntime
+
+                onnx_dir = export_onnx(path, tmp)
+                runners["onnx"] = onnxruntime.InferenceSession(str(onnx_dir / "generate.onnx"),
+                                                               providers=["CPUExecutionProvider"])
+            for b in batches:
+                z = tf.random.normal([b, model.latent_dim], seed=1)
+                seeds = tf.range(b, dtype=tf.int32)
+                row = {"model": name, "format": "saved_model", "batch": b}
+                if "saved_model" in formats:
+                    row["generate_s"] = timed(lambda: generate(z=z)["images"].numpy(), args.seconds)
+                    row["sample_s"] = timed(lambda: sample(seed=seeds)["images"].numpy(), args.seconds)
+                    rows.append(row)
+                for fmt, runner in runners.items():
+                    zn = z.numpy()
+                    call = (lambda: runner(z=zn)) if fmt == "tflite" else (lambda: runner.run(None, {"z": zn}))
+                    rows.append({"model": name, "format": fmt, "batch": b, "generate_s": timed(call, args.seconds)})
+                for r in rows[-(len(runners) + ("saved_model" in formats)):]:
+                    ratio = r["sample_s"] / r["generate_s"] if "sample_s" in r else None
+                    r["sample_over_generate"] = ratio
+                    sample_ms = f"{1e3 * r['sample_s']:10.2f}" if "sample_s" in r else f"{'-':>10s}"
+                    print(f"{name:14s} {r['format']:12s} {b:6d} {1e3 * r['generate_s']:12.2f} {sample_ms} "
+                          f"{(f'{ratio:.2f}x' if ratio else '-'):>16s} {b / r['generate_s']:15.0f}", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"machine": {**info, "peak": peak}, "rows": rows}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
