@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.keras-gen-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-slow bench clean
+.PHONY: venv demo test test-slow bench results clean
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
+
+# docs/results/: every zoo model for 3 minutes and the reports' claims (about two hours on 2 cores;
+# resumable: run it again to continue). RESULTS_ARGS="--minutes 60 --claim-minutes 15" on a faster host.
+RESULTS_ARGS ?=
+results: $(STAMP)
+	$(PY) benchmarks/results.py $(RESULTS_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

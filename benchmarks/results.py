@@ -1,0 +1,285 @@
+#!/usr/bin/env python
+"""What every zoo model reaches in a stated budget, and the reports' claims checked at it.
+
+    python benchmarks/results.py                      # train, evaluate and tabulate; resumable
+    python benchmarks/results.py --plan               # the jobs and their commands, nothing run
+    python benchmarks/results.py --render             # redraw docs/results/ from what is done
+    python benchmarks/results.py --minutes 60 --claim-minutes 15 --root runs/results_gpu --out docs/results_gpu
+    python benchmarks/results.py --report-budgets     # each model for its report's epochs (a GPU's job)
+
+Every job is plain ``train.py`` with ``--time-limit`` (training time, evaluations excluded) and
+an FID every "epoch" of a few hundred steps, then ``keras-gen evaluate`` on the final checkpoint:
+the same commands a user runs, printed in ``docs/results/commands.md``. A job whose evaluation
+exists is skipped; a killed one is continued with ``--resume`` (training) or redone
+(evaluation), so the script can be stopped and started at will. ``docs/results/`` is rewritten
+from what is done after every job: ``README.md`` (zoo table and claims), ``results.json``,
+``fid_curves.png`` and ``grids/<job>.png``.
+
+Jobs:
+
+* ``zoo``: every model whose report's dataset is here (MNIST), at its report's settings, for
+  ``--minutes`` of training each. ``acgan`` trains in four stages, evaluated after each, for the
+  claim that it learns some classes before others. Not here: ``acwgan`` (Char74K),
+  ``vae_faces``, ``dcgan_faces`` and ``gan_faces_dense`` (CelebA): none of their datasets is on
+  this machine, and 28x28 grey digits resized to 64-256 px RGB would time the networks without
+  saying anything about faces or letters.
+* ``claims``: the reports' comparisons that need variants (k discriminator steps, minimax loss,
+  mixture prior, latent size), three seeds each for the GANs (their verdicts vary run to run),
+  for ``--claim-minutes`` each; the fastest of them also pick ``make demo``'s model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EVAL_POINTS = 8  # FID evaluations per budget (an "epoch" is a budget's eighth)
+
+# Images/s of each model's train step on a 2-core VM (README "How long it takes"): used only to
+# size an "epoch" so that a budget holds about EVAL_POINTS of them; a faster machine simply
+# evaluates more often. Unknown models take one pass over the data per epoch.
+SPEED = {"vae_mlp_2d": 18000, "vae_mlp": 20000, "mlp_gan": 15000, "mlp_gan_small": 14000, "mlp_gan_wide": 6000,
+         "cvae": 350, "vae_deconv": 340, "dcgan_32": 300, "acgan": 140, "dcgan": 100, "cgan": 90,
+         "dcgan_upsample": 62, "vae_conv": 34, "wgan": 27 * 5, "wgan_gp": 14 * 5}
+ZOO = ("vae_mlp_2d", "vae_mlp", "mlp_gan", "mlp_gan_small", "mlp_gan_wide", "cvae", "vae_deconv", "dcgan_32",
+       "acgan", "dcgan", "cgan", "dcgan_upsample", "vae_conv", "wgan", "wgan_gp")
+NOT_HERE = {"acwgan": "Char74K is not on this machine (letters; on MNIST it is acgan with a linear critic)",
+            "vae_faces": "CelebA is not on this machine; resized digits say nothing about faces",
+            "dcgan_faces": "CelebA is not on this machine; resized digits say nothing about faces",
+            "gan_faces_dense": "CelebA is not on this machine (and 300M parameters: a GPU's job)"}
+STAGES = {"acgan": 4}  # trained in stages with an evaluation after each (classes learned first)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    name: str
+    model: str
+    group: str  # "zoo" or "claims"
+    seed: int = 0
+    options: tuple = ()  # (("d_steps", 5),): train.py --option KEY=VALUE
+    latent_dim: int | None = None
+    variant: str = "report's settings"
+
+    def minutes(self, args) -> float:
+        return args.minutes if self.group == "zoo" else args.claim_minutes
+
+
+def jobs() -> list[Job]:
+    claims = []
+    for seed in (0, 1, 2):
+        claims += [Job(f"mlp_gan-k1-s{seed}", "mlp_gan", "claims", seed, (("d_steps", 1),), variant="k = 1"),
+                   Job(f"mlp_gan-k5-s{seed}", "mlp_gan", "claims", seed, (("d_steps", 5),), variant="k = 5"),
+                   Job(f"mlp_gan_wide-ns-s{seed}", "mlp_gan_wide", "claims", seed,
+                       (("generator_loss", "non_saturating"),), variant="non-saturating"),
+                   Job(f"mlp_gan_wide-minimax-s{seed}", "mlp_gan_wide", "claims", seed,
+                       (("generator_loss", "minimax"),), variant="minimax")]
+    for seed in (0, 1):
+        claims += [Job(f"vae_mlp-normal-s{seed}", "vae_mlp", "claims", seed, variant="N(0, I) prior"),
+                   Job(f"vae_mlp-mog-s{seed}", "vae_mlp", "claims", seed, (("prior_components", 2),),
+                       variant="mixture of 2 Gaussians")]
+    claims += [Job("vae_mlp_2d-z2-s0", "vae_mlp_2d", "claims", 0, latent_dim=2, variant="latent 2"),
+               Job("vae_mlp_2d-z16-s0", "vae_mlp_2d", "claims", 0, latent_dim=16, variant="latent 16")]
+    return claims + [Job(model, model, "zoo") for model in ZOO]
+
+
+# --------------------------------------------------------------------------- running
+def python() -> str:
+    return sys.executable
+
+
+def train_command(job: Job, args, *, minutes: float, resume: bool) -> list[str]:
+    run_dir = Path(args.root) / job.name
+    if resume:
+        return [python(), "train.py", "--resume", "--run-dir", str(run_dir), "--time-limit", f"{minutes:g}"]
+    import models_zoo
+
+    entry = models_zoo.get(job.model)
+    cmd = [python(), "train.py", "--model", job.model, "--dataset", "mnist", "--seed", str(job.seed),
+           "--run-dir", str(run_dir), "--no-export", "--eval-every", "1", "--eval-samples", "2000"]
+    if args.report_budgets:
+        cmd += ["--epochs", str(entry.epochs)]
+    else:
+        k = dict(job.options).get("d_steps") or entry.options().get("d_steps") or entry.options().get("n_critic") or 1
+        images = SPEED.get(job.model, 0) * job.minutes(args) * 60 / EVAL_POINTS
+        steps = max(20, round(images / (entry.batch_size * k)))
+        cmd += ["--epochs", "10000", "--time-limit", f"{minutes:g}"]
+        if SPEED.get(job.model):
+            cmd += ["--steps-per-epoch", str(steps)]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
+    if job.latent_dim is not None:
+        cmd += ["--latent-dim", str(job.latent_dim)]
+    for key, value in job.options:
+        cmd += ["--option", f"{key}={value}"]
+    return cmd
+
+
+def evaluate_command(job: Job, args, out: Path) -> list[str]:
+    cmd = [str(Path(python()).parent / "keras-gen"), "evaluate", str(Path(args.root) / job.name),
+           "--samples", str(args.samples), "--out", str(out), "--iwae-k", "16", "--likelihood-images", "500",
+           "--kid-subset-size", str(min(1000, args.samples // 2))]
+    if args.inception_images:  # the standard FID network too: slow on a CPU (see README)
+        cmd += ["--extractor", "fid-inception", "--fid-images", str(args.inception_images)]
+    return cmd
+
+
+def run_logged(cmd: list[str], log: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as f:
+        f.write(f"\n$ {' '.join(cmd)}\n")
+        f.flush()
+        code = subprocess.call(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if code:
+        raise RuntimeError(f"{cmd[1]} exited {code}; see {log}")
+
+
+def trained_minutes(run_dir: Path) -> float:
+    from keras_gen.rundir.history import training_seconds
+
+    return training_seconds(run_dir / "history.csv") / 60
+
+
+def run_job(job: Job, args) -> None:
+    run_dir = Path(args.root) / job.name
+    minutes = job.minutes(args)
+    stages = 1 if args.report_budgets else STAGES.get(job.model, 1)
+    for stage in range(1, stages + 1):
+        out = run_dir / ("final_eval" if stage == stages else f"stage{stage}_eval")
+        if (out / "metrics.json").is_file():
+            continue
+        limit = minutes * stage / stages
+        resume = (run_dir / "config.json").is_file()
+        if not resume or trained_minutes(run_dir) < limit:
+            run_logged(train_command(job, args, minutes=limit, resume=resume), run_dir.parent / f"{job.name}.log")
+        if out.exists():
+            shutil.rmtree(out)  # a killed evaluation's leftovers
+        run_logged(evaluate_command(job, args, out), run_dir.parent / f"{job.name}.log")
+
+
+# --------------------------------------------------------------------------- collecting
+def read_job(job: Job, args) -> dict | None:
+    """The job's row: config, final figures, FID curve; None while it is not finished."""
+    from keras_gen.rundir.history import read_history
+
+    run_dir = Path(args.root) / job.name
+    final = run_dir / "final_eval" / "metrics.json"
+    if not final.is_file():
+        return None
+    config = json.loads((run_dir / "config.json").read_text())
+    evaluation = json.loads(final.read_text())
+    figures = {k: v.get("value") for k, v in evaluation["metrics"].items()}
+    floors = {k: v.get("floor") for k, v in evaluation["metrics"].items()}
+    import models_zoo
+
+    entry = models_zoo.get(job.model)
+    k = config.get("model_options", {}).get("d_steps") or entry.options().get("d_steps") or \
+        entry.options().get("n_critic") or 1
+    images_per_step = config["batch_size"] * k
+    steps_per_epoch = config.get("steps_per_epoch")
+    curve, seconds, images = [], 0.0, 0
+    history = read_history(run_dir / "history.csv")
+    for row in history:
+        seconds += float(row.get("epoch_seconds") or 0)
+        images += (steps_per_epoch or 0) * images_per_step
+        fid = float(row["fid"]) if row.get("fid") not in (None, "") else math.nan
+        wasserstein = float(row["wasserstein"]) if row.get("wasserstein") not in (None, "") else None
+        curve.append({"epoch": int(float(row["epoch"])), "minutes": seconds / 60, "images": images, "fid": fid,
+                      "wasserstein": wasserstein})
+    stages = []
+    for path in sorted(run_dir.glob("stage*_eval/metrics.json")) + [final]:
+        data = json.loads(path.read_text())
+        stages.append({"class_counts": data.get("class_counts"), "fid": data["metrics"]["fid"]["value"]})
+    speeds = [float(r["images_per_sec"]) for r in history[1:] if r.get("images_per_sec")]  # epoch 1 compiles
+    return {"job": job.name, "model": job.model, "group": job.group, "seed": job.seed, "variant": job.variant,
+            "family": entry.family, "report": f"{entry.report}, {entry.section}",
+            "options": dict(job.options), "latent_dim": config.get("latent_dim"),
+            "batch_size": config["batch_size"], "learning_rate": config["learning_rate"],
+            "minutes": seconds / 60, "images_seen": images, "epochs_of_data": images / 60000,
+            "images_per_sec": sorted(speeds)[len(speeds) // 2] if speeds else figures.get("images_per_sec"),
+            "figures": figures, "floors": floors, "class_counts": evaluation.get("class_counts"),
+            "extractor": evaluation.get("extractor", {}).get("extractor"), "curve": curve, "stages": stages,
+            "grid": str(run_dir / "samples" / "latest.png"), "train_command": train_command(job, args, minutes=job.minutes(args), resume=False)}
+
+
+def wait_while_paused(flag: Path) -> None:
+    """Between jobs, wait while ``flag`` exists: speed benchmarks can then have the machine to
+    themselves without a job's training time counting the pause."""
+    if flag.exists():
+        print(f"[{time.strftime('%H:%M:%S')}] paused: remove {flag} to continue", flush=True)
+        while flag.exists():
+            time.sleep(5)
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_average": os.getloadavg()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=3.0, help="training minutes per zoo model (default 3)")
+    p.add_argument("--claim-minutes", type=float, default=2.0, help="training minutes per claim run (default 2)")
+    p.add_argument("--report-budgets", action="store_true", help="each model for its report's epochs instead")
+    p.add_argument("--samples", type=int, default=5000, help="samples per final evaluation (default 5,000)")
+    p.add_argument("--inception-images", type=int, default=0,
+                   help="also the standard FID (fid-inception) on this many images (default 0: a GPU's job)")
+    p.add_argument("--root", default="runs/results", help="run directories (default runs/results)")
+    p.add_argument("--out", default="docs/results", help="tables, plots and grids (default docs/results)")
+    p.add_argument("--data-dir", help="MNIST's files (default: train.py's search: data/mnist, ...)")
+    p.add_argument("--only", help="comma-separated job names or groups (zoo, claims)")
+    p.add_argument("--plan", action="store_true", help="print the jobs' commands and exit")
+    p.add_argument("--render", action="store_true", help="only rewrite --out from the finished jobs")
+    args = p.parse_args(argv)
+    os.chdir(REPO)
+    sys.path.insert(0, str(REPO))
+    selected = [j for j in jobs() if not args.only or j.name in args.only.split(",") or j.group in args.only.split(",")]
+    if args.plan:
+        for job in selected:
+            print(f"{job.name}: {' '.join(train_command(job, args, minutes=job.minutes(args), resume=False)[1:])}")
+        return 0
+    from results_report import (
+        render,  # benchmarks/results_report.py: tables, claims, plots
+    )
+
+    if not args.render:
+        for job in selected:
+            if (Path(args.root) / job.name / "final_eval" / "metrics.json").is_file():
+                continue
+            wait_while_paused(Path(args.root) / "PAUSE")
+            started = time.time()
+            print(f"[{time.strftime('%H:%M:%S')}] {job.name} ...", flush=True)
+            try:
+                run_job(job, args)
+            except RuntimeError as err:
+                print(f"  failed: {err}", flush=True)
+                continue
+            print(f"  done in {(time.time() - started) / 60:.1f} min", flush=True)
+            try:  # a bug in the report must not stop the training
+                render([r for r in (read_job(j, args) for j in jobs()) if r], args, machine())
+            except Exception:
+                traceback.print_exc()
+    render([r for r in (read_job(j, args) for j in jobs()) if r], args, machine())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""``docs/results/`` from the rows of ``benchmarks/results.py``: the zoo table, the reports'
+claims with verdicts, FID curves and sample grids. Rows are dicts (see ``results.read_job``);
+every figure comes from a run's ``history.csv`` and its ``keras-gen evaluate`` metrics.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+from pathlib import Path
+
+# The study reports' own GAN/VAE pairs (models_zoo cites each builder's section).
+PAIRS = {"Ali (001)": ("dcgan_32", "vae_mlp_2d"), "Ponnuru (000)": ("mlp_gan", "vae_mlp"),
+         "Junnuthula (002)": ("dcgan", "vae_conv"), "Dietrich (003)": ("dcgan_upsample", "vae_deconv")}
+
+
+def fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, int) or (isinstance(value, float) and abs(value) >= 100):
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def fig(row: dict, key: str):
+    return (row or {}).get("figures", {}).get(key)
+
+
+def fid_at(row: dict, minutes: float):
+    """The FID of the last evaluation at or before ``minutes`` of training (None before the first)."""
+    seen = [p["fid"] for p in row["curve"] if p["minutes"] <= minutes + 1e-9 and not math.isnan(p["fid"])]
+    return seen[-1] if seen else None
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    def ranks(x):
+        order = sorted(range(len(x)), key=lambda i: x[i])
+        r = [0.0] * len(x)
+        for rank, i in enumerate(order):
+            r[i] = float(rank)
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
+    return cov / var if var else math.nan
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+# --------------------------------------------------------------------------- claims
+def claims(rows: list[dict]) -> list[dict]:
+    zoo = {r["model"]: r for r in rows if r["group"] == "zoo"}
+    jobs = {r["job"]: r for r in rows}
+    out = []
+
+    def claim(text, source, compared, measured, verdict):
+        out.append({"claim": text, "source": source, "compared": compared, "measured": measured, "verdict": verdict})
+
+    pairs = {who: (zoo.get(g), zoo.get(v)) for who, (g, v) in PAIRS.items()}
+    done = {who: (g, v) for who, (g, v) in pairs.items() if g and v}
+
+    def pair_text(key, who, digits=3):
+        g, v = done[who]
+        return f"{who}: {g['model']} {fmt(fig(g, key), digits)} / {v['model']} {fmt(fig(v, key), digits)}"
+
+    if done:
+        blurrier = [who for who, (g, v) in done.items() if fig(v, "sharpness") < fig(g, "sharpness")]
+        floor = next(iter(done.values()))[0]["floors"].get("sharpness")
+        claim("VAE samples are blurrier than GAN samples", "all five reports",
+              "each report's GAN / VAE pair, sharpness (variance of the Laplacian)",
+              "; ".join(pair_text("sharpness", w) for w in done) + f"; real test images {fmt(floor)}",
+              f"**holds** in {len(blurrier)} of {len(done)} pairs" if len(blurrier) == len(done) else
+              f"holds in {len(blurrier)} of {len(done)} pairs")
+    ap = [w for w in ("Ali (001)", "Ponnuru (000)") if w in done]
+    if ap:
+        wins = [w for w in ap if fig(done[w][0], "precision") > fig(done[w][1], "precision")]
+        claim("GANs have higher fidelity than VAEs", "Ali, Ponnuru", "precision (k = 3) of each pair",
+              "; ".join(pair_text("precision", w) for w in ap),
+              f"**holds** in {len(wins)} of {len(ap)}" if len(wins) == len(ap) else
+              f"**does not hold** in {len(ap) - len(wins)} of {len(ap)}")
+        less = [w for w in ap if fig(done[w][0], "recall") < fig(done[w][1], "recall")]
+        claim("GAN samples vary less than VAE samples", "Ali, Ponnuru", "recall and classes covered of each pair",
+              "; ".join(pair_text("recall", w) + f" (classes {fmt(fig(done[w][0], 'classes_covered'))} / "
+                        f"{fmt(fig(done[w][1], 'classes_covered'))})" for w in ap),
+              f"**holds** in {len(less)} of {len(ap)}" if len(less) == len(ap) else
+              f"**does not hold** in {len(ap) - len(less)} of {len(ap)}")
+    if "Junnuthula (002)" in done:
+        g, v = done["Junnuthula (002)"]
+        claim("the VAE outperforms the GAN on MNIST", "Junnuthula", "FID (domain classifier) of dcgan / vae_conv",
+              pair_text("fid", "Junnuthula (002)") + f"; KID {fmt(fig(g, 'kid'))} / {fmt(fig(v, 'kid'))}",
+              "**holds**" if fig(v, "fid") < fig(g, "fid") else "**does not hold**")
+    if "Dietrich (003)" in done:
+        g, v = done["Dietrich (003)"]
+        marks = sorted({round(p["minutes"], 1) for p in g["curve"]} | {round(p["minutes"], 1) for p in v["curve"]})
+        marks = [m for m in (1.0, 2.0, min(g["minutes"], v["minutes"])) if m <= min(g["minutes"], v["minutes"])]
+        at = "; ".join(f"{m:.1f} min: {fmt(fid_at(g, m))} / {fmt(fid_at(v, m))}" for m in marks)
+        faster = all((fid_at(v, m) or math.inf) < (fid_at(g, m) or math.inf) for m in marks)
+        claim("VAEs train faster than GANs", "Dietrich", "FID of dcgan_upsample / vae_deconv after equal training time; images/s",
+              f"FID after {at}; images/s {fmt(g['images_per_sec'])} / {fmt(v['images_per_sec'])}",
+              "**holds**: lower FID at every time" if faster else "**does not hold** at every time")
+    if zoo.get("dcgan") and zoo.get("dcgan_upsample"):
+        t, u = zoo["dcgan"], zoo["dcgan_upsample"]
+        m = min(t["minutes"], u["minutes"])
+        claim("upsampling layers give good MNIST results in less training time than transposed convolutions",
+              "Dietrich §III.A", "dcgan_upsample (upsampling + conv) / dcgan (transposed conv, same widths), each at its report's settings",
+              f"FID after {m:.1f} min {fmt(fid_at(u, m))} / {fmt(fid_at(t, m))}; images/s {fmt(u['images_per_sec'])} / "
+              f"{fmt(t['images_per_sec'])}",
+              "**holds**" if (fid_at(u, m) or math.inf) < (fid_at(t, m) or math.inf) else "**does not hold**")
+    base = zoo.get("dcgan_upsample")
+    crit = [zoo[m] for m in ("wgan", "wgan_gp") if zoo.get(m)]
+    if base and crit:
+        def rises(row):  # evaluations whose FID rose more than 10% over the previous one
+            f = [p["fid"] for p in row["curve"] if not math.isnan(p["fid"])]
+            return sum(1 for a, b in zip(f, f[1:]) if b > 1.1 * a), max(len(f) - 1, 0)
+        text = "; ".join(f"{r['model']}: {rises(r)[0]} of {rises(r)[1]} evaluations, final FID {fmt(fig(r, 'fid'))}, "
+                         f"classes {fmt(fig(r, 'classes_covered'))}" for r in [base, *crit])
+        stable = all(rises(r)[0] <= rises(base)[0] for r in crit)
+        claim("WGAN trains more stably than a GAN", "Dietrich §III.B; Arjovsky et al. 2017",
+              "FID rises of more than 10% between evaluations (one seed each)", text,
+              ("holds (fewer or as few rises)" if stable else "does not hold") + ", one seed: indicative")
+        corr = []
+        for r in crit:
+            pts = [(p["wasserstein"], p["fid"]) for p in r["curve"] if p["wasserstein"] is not None and not math.isnan(p["fid"])]
+            if len(pts) >= 3:
+                corr.append((r["model"], spearman([a for a, _ in pts], [b for _, b in pts]), len(pts)))
+        if corr:
+            claim("the critic's Wasserstein estimate tracks sample quality", "Dietrich §III.B; Arjovsky et al. 2017",
+                  "Spearman correlation of the epoch's mean critic estimate with FID over the evaluations",
+                  "; ".join(f"{m}: ρ = {c:+.2f} over {n} evaluations" for m, c, n in corr),
+                  "**holds**" if all(c >= 0.6 for _, c, _ in corr) else
+                  ("partly" if any(c >= 0.6 for _, c, _ in corr) else "**does not hold**") + " at this budget")
+    ac = zoo.get("acgan")
+    if ac and len(ac["stages"]) > 1 and all(s["class_counts"] for s in ac["stages"]):
+        parts, spreads = [], []
+        for i, stage in enumerate(ac["stages"], 1):
+            counts = stage["class_counts"]
+            share = [c / sum(counts) for c in counts]
+            strong = [d for d, s in enumerate(share) if s >= 0.08]
+            parts.append(f"stage {i}: classes drawn recognisably (≥ 8% of samples) {strong or 'none'}")
+            spreads.append(max(share) - min(share))
+        first = [d for d, s in enumerate(ac["stages"][0]["class_counts"]) if s / sum(ac["stages"][0]["class_counts"]) >= 0.08]
+        claim("AC-GAN learns some classes before others", "Dietrich §V.A.1",
+              f"the domain classifier's reading of acgan samples drawn for every class equally, after each of {len(ac['stages'])} stages",
+              "; ".join(parts), "**holds**" if 0 < len(first) < 10 and spreads[-1] < spreads[0] else "does not hold")
+
+    def seeds_claim(text, source, a_prefix, b_prefix, a_name, b_name, key="fid", extra=""):
+        a = [r for j, r in jobs.items() if j.startswith(a_prefix)]
+        b = [r for j, r in jobs.items() if j.startswith(b_prefix)]
+        if not a or not b:
+            return
+        (ma, sa), (mb, sb) = mean_std([fig(r, key) for r in a]), mean_std([fig(r, key) for r in b])
+        ca = [fig(r, "classes_covered") for r in a]
+        cb = [fig(r, "classes_covered") for r in b]
+        measured = (f"FID {a_name} {fmt(ma)} ± {fmt(sa, 2)} ({len(a)} seeds: {', '.join(fmt(fig(r, key)) for r in a)}) / "
+                    f"{b_name} {fmt(mb)} ± {fmt(sb, 2)} ({len(b)}: {', '.join(fmt(fig(r, key)) for r in b)}); classes covered "
+                    f"{', '.join(fmt(c) for c in ca)} / {', '.join(fmt(c) for c in cb)}{extra}")
+        close = abs(ma - mb) <= sa + sb
+        verdict = "no clear difference (within the seeds' spread)" if close else \
+            (f"**{a_name} better**" if ma < mb else f"**{b_name} better**")
+        claim(text, source, f"{a_name} against {b_name}, same model and budget", measured, verdict)
+
+    seeds_claim("k discriminator steps per generator step (k = 1 in the experiments)", "Ponnuru §4.2; Goodfellow et al. 2014",
+                "mlp_gan-k1-", "mlp_gan-k5-", "k = 1", "k = 5")
+    seeds_claim("the non-saturating generator loss trains where the minimax one saturates", "Schulz §5",
+                "mlp_gan_wide-ns-", "mlp_gan_wide-minimax-", "non-saturating", "minimax")
+    prior = [jobs.get(j) for j in ("vae_mlp-normal-s0", "vae_mlp-mog-s0")]
+    seeds_claim("a mixture-of-Gaussians prior instead of N(0, I)", "Junnuthula §3.2.2", "vae_mlp-normal-",
+                "vae_mlp-mog-", "N(0, I)", "mixture of 2",
+                extra=f"; test ELBO {fmt(fig(prior[0], 'elbo'))} / {fmt(fig(prior[1], 'elbo'))}" if all(prior) else "")
+    small = [jobs.get(j) for j in ("vae_mlp_2d-z2-s0", "vae_mlp_2d-z16-s0")]
+    seeds_claim("a 2-d latent space draws worse digits than a larger one", "Ali; Dietrich §II.D",
+                "vae_mlp_2d-z2-", "vae_mlp_2d-z16-", "latent 2", "latent 16",
+                extra=f"; test ELBO {fmt(fig(small[0], 'elbo'))} / {fmt(fig(small[1], 'elbo'))}" if all(small) else "")
+    return out
+
+
+# --------------------------------------------------------------------------- pictures
+def plot_curves(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    zoo = [r for r in rows if r["group"] == "zoo"]
+    fig_, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    cmap = plt.get_cmap("tab20")
+    for i, r in enumerate(zoo):
+        pts = [p for p in r["curve"] if not math.isnan(p["fid"])]
+        style = "-" if r["family"] == "gan" else "--"
+        for ax, key in zip(axes, ("minutes", "images")):
+            ax.plot([p[key] for p in pts], [p["fid"] for p in pts], style, marker="o", ms=3, color=cmap(i % 20),
+                    label=r["model"])
+    floor = zoo[0]["floors"].get("fid") if zoo else None
+    for ax, label in zip(axes, ("training minutes (this machine)", "training images seen")):
+        ax.set_xlabel(label)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        if floor:
+            ax.axhline(floor, color="k", lw=0.8, ls=":")
+    axes[1].set_xscale("log")
+    axes[0].set_ylabel("FID, domain classifier, 2,000 samples (log; dotted: real test vs train)")
+    axes[1].legend(fontsize=7, ncol=2, loc="upper right")
+    fig_.suptitle("The zoo on MNIST: FID during training (solid GANs, dashed VAEs)")
+    fig_.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig_.savefig(tmp, dpi=110)
+    plt.close(fig_)
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- the page
+def demo_choice(rows: list[dict], limit_minutes: float) -> list[dict]:
+    """The settings of runs of at most ``limit_minutes`` whose every seed draws all ten classes,
+    best (lowest mean FID) first: ``[{"model", "variant", "fid", "seeds", "rows"}]``."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["minutes"] <= limit_minutes * 1.5:  # the budget, overshot by at most its last epoch
+            groups.setdefault((r["model"], r["variant"]), []).append(r)
+    ranked = [{"model": m, "variant": v, "fid": statistics.fmean(fig(r, "fid") for r in rs), "seeds": len(rs), "rows": rs}
+              for (m, v), rs in groups.items() if all((fig(r, "classes_covered") or 0) >= 10 for r in rs)]
+    return sorted(ranked, key=lambda g: g["fid"])
+
+
+def command(row: dict) -> str:
+    parts = [p for p in row["train_command"][1:] if "/" not in p or p == "train.py"]
+    return "python " + " ".join(parts).replace("--run-dir ", "")
+
+
+def render(rows: list[dict], args, machine: dict) -> None:
+    out = Path(args.out)
+    (out / "grids").mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        if Path(r["grid"]).is_file():
+            shutil.copyfile(r["grid"], out / "grids" / f"{r['job']}.png")
+    found = claims(rows)
+    (out / "results.json").write_text(json.dumps({"machine": machine, "rows": rows, "claims": found}, indent=1) + "\n")
+    zoo = [r for r in rows if r["group"] == "zoo"]
+    if zoo:
+        plot_curves(rows, out / "fid_curves.png")
+    lines = ["# Results: what the zoo reaches on this machine, and the reports' claims checked", "",
+             f"Generated by `python benchmarks/results.py` (`make results`) on {machine['cpu']} "
+             f"({machine['cores']} cores, load average {machine['load_average'][0]:.1f} when written: other work shared the "
+             f"machine, so minutes are upper bounds and images seen is the load-free axis). Every zoo model trained on MNIST "
+             f"with its report's settings for **{args.minutes:g} minutes** (training time; evaluations excluded), "
+             f"claim runs for {args.claim_minutes:g}; final figures from `keras-gen evaluate` on {args.samples:,} samples "
+             "with the MNIST domain classifier (FIDs are not Inception FIDs: see the README). The commands are in "
+             "[commands.md](commands.md); rerun with `--minutes 60` or `--report-budgets` on a faster host.", ""]
+    if zoo:
+        floors = zoo[0]["floors"]
+        lines += ["## The zoo", "", "![FID over time and images](fid_curves.png)", "",
+                  "| model | family | trained | images seen | images/s (one epoch) | FID after 1 / 2 min | FID | KID "
+                  "| precision | recall | classes | sharpness | test ELBO | IWAE NLL |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted(zoo, key=lambda r: fig(r, "fid") or math.inf):
+            lines.append(f"| [`{r['model']}`](grids/{r['job']}.png) | {r['family']} | {r['minutes']:.1f} min | "
+                         f"{r['images_seen']:,} ({r['epochs_of_data']:.1f} epochs) | {fmt(r['images_per_sec'])} "
+                         f"({duration(60000 / r['images_per_sec']) if r['images_per_sec'] else '–'}) | "
+                         f"{fmt(fid_at(r, 1.0))} / {fmt(fid_at(r, 2.0))} | **{fmt(fig(r, 'fid'))}** | {fmt(fig(r, 'kid'))} | "
+                         f"{fmt(fig(r, 'precision'), 2)} | {fmt(fig(r, 'recall'), 2)} | {fmt(fig(r, 'classes_covered'))} | "
+                         f"{fmt(fig(r, 'sharpness'), 2)} | {fmt(fig(r, 'elbo'))} | {fmt(fig(r, 'iwae_nll_bound'))} |")
+        lines.append(f"| real test vs train | | | | | | {fmt(floors.get('fid'))} | {fmt(floors.get('kid'))} | "
+                     f"{fmt(floors.get('precision'), 2)} | {fmt(floors.get('recall'), 2)} | {fmt(floors.get('classes_covered'))} | "
+                     f"{fmt(floors.get('sharpness'), 2)} | | |")
+        lines += ["", "Sample grids (64 fixed seeds, the run's last checkpoint; conditional models one class per column "
+                  "order):", "", "| | | |", "|---|---|---|"]
+        cells = [f"`{r['model']}` FID {fmt(fig(r, 'fid'))}<br>![{r['model']}](grids/{r['job']}.png)" for r in zoo]
+        for i in range(0, len(cells), 3):
+            lines.append("| " + " | ".join(cells[i:i + 3] + [""] * (3 - len(cells[i:i + 3]))) + " |")
+        from results import NOT_HERE
+
+        lines += ["", "Not trained here: " + "; ".join(f"`{m}`: {why}" for m, why in NOT_HERE.items()) + ".", ""]
+    if found:
+        lines += ["## The reports' claims", "", "| claim | source | compared | measured | verdict |", "|---|---|---|---|---|"]
+        lines += [f"| {c['claim']} | {c['source']} | {c['compared']} | {c['measured']} | {c['verdict']} |" for c in found]
+        lines.append("")
+    ranked = demo_choice([r for r in rows if r["group"] == "claims"], args.claim_minutes)
+    if ranked:
+        best = ranked[0]
+        shown = min(best["rows"], key=lambda r: fig(r, "fid"))
+        lines += ["## The demo's model", "",
+                  f"Of the {args.claim_minutes:g}-minute runs, the settings whose every seed drew all ten digits, by "
+                  "mean FID: " + "; ".join(f"`{g['model']}` {g['variant']} {fmt(g['fid'])} ({g['seeds']} seed"
+                                           f"{'s' if g['seeds'] > 1 else ''})" for g in ranked[:5]) +
+                  f". `make demo` trains the first, **`{best['model']}` ({best['variant']})**; its grid:", "",
+                  f"![demo](grids/{shown['job']}.png)", ""]
+    tmp = out / ".README.md.tmp"
+    tmp.write_text("\n".join(lines))
+    tmp.replace(out / "README.md")
+    cmds = ["# The commands behind docs/results", "", "Each job: `train.py` as below (the run directory under "
+            f"`{args.root}/`), then `keras-gen evaluate RUN --samples {args.samples} --iwae-k 16 --likelihood-images 500`.", ""]
+    cmds += [f"* `{r['job']}`: `{command(r)}`" for r in rows]
+    (out / "commands.md").write_text("\n".join(cmds) + "\n")
