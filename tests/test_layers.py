@@ -17,6 +17,8 @@ CONV_CASES = [
     # (input h, in channels, filters, kernel, stride, padding): which input-gradient path runs
     (4, 16, 24, 5, 2, "same"),  # col2im: the dcgan discriminator's last layer, scaled down
     (7, 8, 12, 5, 2, "same"),  # col2im, odd size
+    (5, 3, 4, 3, 2, "valid"),  # col2im, and the im2col filter gradient of a 2x2 output
+    (3, 4, 6, 3, 2, "same"),  # a 2x2 output, padding on the far side only
     (7, 3, 5, 3, 2, "valid"),  # col2im, valid: rows no window reaches get zero gradient
     (8, 4, 6, 4, 2, "same"),  # col2im, even kernel
     (9, 2, 3, 2, 3, "valid"),  # col2im, stride 3
@@ -108,6 +110,20 @@ def test_conv2d_transpose_matches_keras(h, cin, cout, k, s, padding, bias):
         loss_ref, loss_new = (tf.reduce_sum(tf.sin(3.0 * y)) for y in (y_ref, y_new))
     assert_same([y_ref, *tape_ref.gradient(loss_ref, [x, *ref.trainable_variables])],
                 [y_new, *tape_new.gradient(loss_new, [x, *new.trainable_variables])])
+
+
+@pytest.mark.parametrize("h,k,s,padding", [(4, 5, 2, "same"), (5, 3, 2, "valid"), (3, 3, 2, "same"),
+                                           (8, 5, 2, "same"), (20, 3, 2, "valid")])
+def test_filter_gradient_matches_tensorflow(h, k, s, padding):
+    """The im2col filter gradient (outputs of at most 4 positions) and TensorFlow's (larger ones)
+    equal Conv2DBackpropFilter."""
+    x = tf.random.stateless_normal([3, h, h, 4], seed=[1, 3])
+    kernel_shape = [k, k, 4, 6]
+    dy = tf.random.stateless_normal(tf.nn.conv2d(x, tf.zeros(kernel_shape), s, padding.upper()).shape, seed=[2, 4])
+    expected = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel_shape, out_backprop=dy,
+                                               strides=[1, s, s, 1], padding=padding.upper())
+    pads = kg_layers.explicit_padding(padding, (h, h), (k, k), (s, s))
+    assert_same([expected], [kg_layers.filter_gradient(x, dy, kernel_shape, strides=(s, s), padding=pads)])
 
 
 def test_the_fast_paths_also_hold_at_the_zoo_size():
