@@ -10,9 +10,9 @@ Each model is built untrained (weights do not change speed), exported with keras
 exporter into a temporary directory and converted with ``keras-gen export --format tflite/onnx``'s
 code. Every call is warmed up, then repeated for about ``--seconds``; the table gives the median
 ms per call, images/s and ``sample / generate``: what drawing the latents inside the signature
-costs on top of the network (the target: at most 1.2x at every batch size). TFLite and ONNX carry
-no ``sample`` (see keras_gen/export/convert.py), so their rows time ``generate`` only. The machine
-line (CPU, instruction sets, load, TensorFlow's measured matmul throughput) is printed first.
+costs on top of the network (the target: at most 1.2x at every batch size), in each format (the
+seed signatures convert since keras_gen 0.2: keras_gen/utils/seeded.py). The machine line (CPU,
+instruction sets, load, TensorFlow's measured matmul throughput) is printed first.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="write the rows as JSON here")
     args = p.parse_args(argv)
 
+    import numpy as np
     import tensorflow as tf
     from machine import cpu_info, describe, measure_peak
 
@@ -73,35 +74,38 @@ def main(argv=None) -> int:
             path = export_model(model, tmp, model_name=name, dataset="mnist", steps=0)
             loaded = tf.saved_model.load(str(path))
             sample, generate = loaded.signatures["sample"], loaded.signatures["generate"]
-            runners = {}
+            runners = {}  # format -> (generate(z), sample(seeds)), numpy in and out
             if "tflite" in formats:
                 lite = export_tflite(path, tmp)
                 interpreter = tf.lite.Interpreter(model_path=str(lite / "model.tflite"), num_threads=os.cpu_count())
-                runners["tflite"] = interpreter.get_signature_runner("generate")
+                lite_generate = interpreter.get_signature_runner("generate")
+                lite_sample = interpreter.get_signature_runner("sample")
+                runners["tflite"] = (lambda z, f=lite_generate: f(z=z), lambda s, f=lite_sample: f(seed=s))
             if "onnx" in formats:
                 import onnxruntime
 
                 onnx_dir = export_onnx(path, tmp)
-                runners["onnx"] = onnxruntime.InferenceSession(str(onnx_dir / "generate.onnx"),
-                                                               providers=["CPUExecutionProvider"])
+                sessions = {sig: onnxruntime.InferenceSession(str(onnx_dir / f"{sig}.onnx"),
+                                                              providers=["CPUExecutionProvider"])
+                            for sig in ("generate", "sample")}
+                runners["onnx"] = (lambda z, g=sessions["generate"]: g.run(None, {"z": z}),
+                                   lambda s, f=sessions["sample"]: f.run(None, {"seed": s}))
+            if "saved_model" in formats:
+                runners = {"saved_model": (lambda z: generate(z=tf.constant(z))["images"].numpy(),
+                                           lambda s: sample(seed=tf.constant(s))["images"].numpy()), **runners}
             for b in batches:
-                z = tf.random.normal([b, model.latent_dim], seed=1)
-                seeds = tf.range(b, dtype=tf.int32)
-                row = {"model": name, "format": "saved_model", "batch": b}
-                if "saved_model" in formats:
-                    row["generate_s"] = timed(lambda: generate(z=z)["images"].numpy(), args.seconds)
-                    row["sample_s"] = timed(lambda: sample(seed=seeds)["images"].numpy(), args.seconds)
+                z = np.random.default_rng(1).standard_normal((b, model.latent_dim)).astype(np.float32)
+                seeds = np.arange(b, dtype=np.int32)
+                for fmt, (gen, samp) in runners.items():
+                    if fmt == "tflite":  # the signature runner resizes its inputs to each new batch size
+                        gen(z), samp(seeds)
+                    row = {"model": name, "format": fmt, "batch": b,
+                           "generate_s": timed(lambda: gen(z), args.seconds),
+                           "sample_s": timed(lambda: samp(seeds), args.seconds)}
+                    row["sample_over_generate"] = row["sample_s"] / row["generate_s"]
                     rows.append(row)
-                for fmt, runner in runners.items():
-                    zn = z.numpy()
-                    call = (lambda: runner(z=zn)) if fmt == "tflite" else (lambda: runner.run(None, {"z": zn}))
-                    rows.append({"model": name, "format": fmt, "batch": b, "generate_s": timed(call, args.seconds)})
-                for r in rows[-(len(runners) + ("saved_model" in formats)):]:
-                    ratio = r["sample_s"] / r["generate_s"] if "sample_s" in r else None
-                    r["sample_over_generate"] = ratio
-                    sample_ms = f"{1e3 * r['sample_s']:10.2f}" if "sample_s" in r else f"{'-':>10s}"
-                    print(f"{name:14s} {r['format']:12s} {b:6d} {1e3 * r['generate_s']:12.2f} {sample_ms} "
-                          f"{(f'{ratio:.2f}x' if ratio else '-'):>16s} {b / r['generate_s']:15.0f}", flush=True)
+                    print(f"{name:14s} {fmt:12s} {b:6d} {1e3 * row['generate_s']:12.2f} {1e3 * row['sample_s']:10.2f} "
+                          f"{row['sample_over_generate']:15.2f}x {b / row['generate_s']:15.0f}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps({"machine": {**info, "peak": peak}, "rows": rows}, indent=1) + "\n")
     return 0

@@ -6,7 +6,7 @@ TensorFlow's stateless generators take one key per call, so drawing one latent p
 itself at 1,024 seeds, and ``tf.vectorized_map`` cannot vectorize ``StatelessRandomGetKeyCounter``.
 Here each number is a hash of ``(seed, stream, index)``, as in counter-based generators (Salmon et
 al. 2011, "Parallel random numbers: as easy as 1, 2, 3"): the integer finalizer of Wellons'
-"hash prospector" (xor-shift / multiply rounds), two rounds over the counter keyed by the seed;
+"hash prospector" (xor-shift / multiply rounds) over the seed's key plus the index's hashed offset;
 uniforms from its top 24 bits, normals by Box-Muller (both outputs used). The integer part is
 uint32 arithmetic, whose wrap-around is defined on every backend, so the same seed gives the same
 bits everywhere (ONNX Runtime included). Normals are cut at about 5.9 standard
@@ -45,8 +45,10 @@ def uniform(seeds, n: int, stream: int = 0):
     """``[B]`` int seeds -> ``[B, n]`` float32 uniforms in (0, 1); row b depends on seeds[b] only."""
     seeds = tf.cast(tf.cast(tf.reshape(seeds, [-1]), tf.int32), tf.uint32)  # [B], two's complement: -1 -> 2**32 - 1
     key = _mix(tf.bitwise.bitwise_xor(seeds, _mix(_u32(stream * 2 + 1))))  # [B]
-    counter = tf.cast(tf.range(n), tf.uint32) * _u32(_GOLDEN)  # [n]
-    x = _mix(_mix(key[:, None] + counter[None, :]) ^ key[:, None])  # [B, n]
+    # Each index's offset is itself hashed (a constant of the graph): two seeds' streams never run
+    # as shifted copies of each other, as plain key + i * step would, and each number costs one mix.
+    offsets = _mix(tf.cast(tf.range(n), tf.uint32) * _u32(_GOLDEN))  # [n]
+    x = _mix(key[:, None] + offsets[None, :])  # [B, n]
     top = tf.cast(tf.bitwise.right_shift(x, _u32(8)), tf.float32)  # 24 bits: exact in float32
     return (top + 0.5) * (1.0 / (1 << 24))
 
