@@ -65,8 +65,9 @@ def claims(rows: list[dict]) -> list[dict]:
     jobs = {r["job"]: r for r in rows}
     out = []
 
-    def claim(text, source, compared, measured, verdict):
-        out.append({"claim": text, "source": source, "compared": compared, "measured": measured, "verdict": verdict})
+    def claim(text, source, compared, measured, verdict, runs=()):
+        out.append({"claim": text, "source": source, "compared": compared, "measured": measured, "verdict": verdict,
+                    "runs": sorted(runs)})
 
     pairs = {who: (zoo.get(g), zoo.get(v)) for who, (g, v) in PAIRS.items()}
     done = {who: (g, v) for who, (g, v) in pairs.items() if g and v}
@@ -82,25 +83,25 @@ def claims(rows: list[dict]) -> list[dict]:
               "each report's GAN / VAE pair, sharpness (variance of the Laplacian)",
               "; ".join(pair_text("sharpness", w) for w in done) + f"; real test images {fmt(floor)}",
               f"**holds** in {len(blurrier)} of {len(done)} pairs" if len(blurrier) == len(done) else
-              f"holds in {len(blurrier)} of {len(done)} pairs")
+              f"holds in {len(blurrier)} of {len(done)} pairs", runs=[r["job"] for p in done.values() for r in p])
     ap = [w for w in ("Ali (001)", "Ponnuru (000)") if w in done]
     if ap:
         wins = [w for w in ap if fig(done[w][0], "precision") > fig(done[w][1], "precision")]
         claim("GANs have higher fidelity than VAEs", "Ali, Ponnuru", "precision (k = 3) of each pair",
               "; ".join(pair_text("precision", w) for w in ap),
               f"**holds** in {len(wins)} of {len(ap)}" if len(wins) == len(ap) else
-              f"**does not hold** in {len(ap) - len(wins)} of {len(ap)}")
+              f"**does not hold** in {len(ap) - len(wins)} of {len(ap)}", runs=[r["job"] for w in ap for r in done[w]])
         less = [w for w in ap if fig(done[w][0], "recall") < fig(done[w][1], "recall")]
         claim("GAN samples vary less than VAE samples", "Ali, Ponnuru", "recall and classes covered of each pair",
               "; ".join(pair_text("recall", w) + f" (classes {fmt(fig(done[w][0], 'classes_covered'))} / "
                         f"{fmt(fig(done[w][1], 'classes_covered'))})" for w in ap),
               f"**holds** in {len(less)} of {len(ap)}" if len(less) == len(ap) else
-              f"**does not hold** in {len(ap) - len(less)} of {len(ap)}")
+              f"**does not hold** in {len(ap) - len(less)} of {len(ap)}", runs=[r["job"] for w in ap for r in done[w]])
     if "Junnuthula (002)" in done:
         g, v = done["Junnuthula (002)"]
         claim("the VAE outperforms the GAN on MNIST", "Junnuthula", "FID (domain classifier) of dcgan / vae_conv",
               pair_text("fid", "Junnuthula (002)") + f"; KID {fmt(fig(g, 'kid'))} / {fmt(fig(v, 'kid'))}",
-              "**holds**" if fig(v, "fid") < fig(g, "fid") else "**does not hold**")
+              "**holds**" if fig(v, "fid") < fig(g, "fid") else "**does not hold**", runs=[g["job"], v["job"]])
     if "Dietrich (003)" in done:
         g, v = done["Dietrich (003)"]
         marks = sorted({round(p["minutes"], 1) for p in g["curve"]} | {round(p["minutes"], 1) for p in v["curve"]})
@@ -109,7 +110,8 @@ def claims(rows: list[dict]) -> list[dict]:
         faster = all((fid_at(v, m) or math.inf) < (fid_at(g, m) or math.inf) for m in marks)
         claim("VAEs train faster than GANs", "Dietrich", "FID of dcgan_upsample / vae_deconv after equal training time; images/s",
               f"FID after {at}; images/s {fmt(g['images_per_sec'])} / {fmt(v['images_per_sec'])}",
-              "**holds**: lower FID at every time" if faster else "**does not hold** at every time")
+              "**holds**: lower FID at every time" if faster else "**does not hold** at every time",
+              runs=[g["job"], v["job"]])
     if zoo.get("dcgan") and zoo.get("dcgan_upsample"):
         t, u = zoo["dcgan"], zoo["dcgan_upsample"]
         m = min(t["minutes"], u["minutes"])
@@ -117,7 +119,8 @@ def claims(rows: list[dict]) -> list[dict]:
               "Dietrich §III.A", "dcgan_upsample (upsampling + conv) / dcgan (transposed conv, same widths), each at its report's settings",
               f"FID after {m:.1f} min {fmt(fid_at(u, m))} / {fmt(fid_at(t, m))}; images/s {fmt(u['images_per_sec'])} / "
               f"{fmt(t['images_per_sec'])}",
-              "**holds**" if (fid_at(u, m) or math.inf) < (fid_at(t, m) or math.inf) else "**does not hold**")
+              "**holds**" if (fid_at(u, m) or math.inf) < (fid_at(t, m) or math.inf) else "**does not hold**",
+              runs=[u["job"], t["job"]])
     base = zoo.get("dcgan_upsample")
     crit = [zoo[m] for m in ("wgan", "wgan_gp") if zoo.get(m)]
     if base and crit:
@@ -129,7 +132,8 @@ def claims(rows: list[dict]) -> list[dict]:
         stable = all(rises(r)[0] <= rises(base)[0] for r in crit)
         claim("WGAN trains more stably than a GAN", "Dietrich §III.B; Arjovsky et al. 2017",
               "FID rises of more than 10% between evaluations (one seed each)", text,
-              ("holds (fewer or as few rises)" if stable else "does not hold") + ", one seed: indicative")
+              ("holds (fewer or as few rises)" if stable else "does not hold") + ", one seed: indicative",
+              runs=[r["job"] for r in [base, *crit]])
         corr = []
         for r in crit:
             pts = [(p["wasserstein"], p["fid"]) for p in r["curve"] if p["wasserstein"] is not None and not math.isnan(p["fid"])]
@@ -140,7 +144,8 @@ def claims(rows: list[dict]) -> list[dict]:
                   "Spearman correlation of the epoch's mean critic estimate with FID over the evaluations",
                   "; ".join(f"{m}: ρ = {c:+.2f} over {n} evaluations" for m, c, n in corr),
                   "**holds**" if all(c >= 0.6 for _, c, _ in corr) else
-                  ("partly" if any(c >= 0.6 for _, c, _ in corr) else "**does not hold**") + " at this budget")
+                  ("partly" if any(c >= 0.6 for _, c, _ in corr) else "**does not hold**") + " at this budget",
+                  runs=[r["job"] for r in crit])
     ac = zoo.get("acgan")
     if ac and len(ac["stages"]) > 1 and all(s["class_counts"] for s in ac["stages"]):
         parts, spreads = [], []
@@ -153,7 +158,8 @@ def claims(rows: list[dict]) -> list[dict]:
         first = [d for d, s in enumerate(ac["stages"][0]["class_counts"]) if s / sum(ac["stages"][0]["class_counts"]) >= 0.08]
         claim("AC-GAN learns some classes before others", "Dietrich §V.A.1",
               f"the domain classifier's reading of acgan samples drawn for every class equally, after each of {len(ac['stages'])} stages",
-              "; ".join(parts), "**holds**" if 0 < len(first) < 10 and spreads[-1] < spreads[0] else "does not hold")
+              "; ".join(parts), "**holds**" if 0 < len(first) < 10 and spreads[-1] < spreads[0] else "does not hold",
+              runs=[ac["job"]])
 
     def seeds_claim(text, source, a_prefix, b_prefix, a_name, b_name, key="fid", extra=""):
         a = [r for j, r in jobs.items() if j.startswith(a_prefix)]
@@ -169,7 +175,8 @@ def claims(rows: list[dict]) -> list[dict]:
         close = abs(ma - mb) <= sa + sb
         verdict = "no clear difference (within the seeds' spread)" if close else \
             (f"**{a_name} better**" if ma < mb else f"**{b_name} better**")
-        claim(text, source, f"{a_name} against {b_name}, same model and budget", measured, verdict)
+        claim(text, source, f"{a_name} against {b_name}, same model and budget", measured, verdict,
+              runs=[r["job"] for r in a + b])
 
     seeds_claim("k discriminator steps per generator step (k = 1 in the experiments)", "Ponnuru §4.2; Goodfellow et al. 2014",
                 "mlp_gan-k1-", "mlp_gan-k5-", "k = 1", "k = 5")
@@ -234,8 +241,7 @@ def demo_choice(rows: list[dict], limit_minutes: float) -> list[dict]:
 
 
 def command(row: dict) -> str:
-    parts = [p for p in row["train_command"][1:] if "/" not in p or p == "train.py"]
-    return "python " + " ".join(parts).replace("--run-dir ", "")
+    return "python " + " ".join(row["train_command"][1:])  # the run's own Python: an absolute path
 
 
 def render(rows: list[dict], args, machine: dict) -> None:
@@ -283,7 +289,8 @@ def render(rows: list[dict], args, machine: dict) -> None:
         lines += ["", "Not trained here: " + "; ".join(f"`{m}`: {why}" for m, why in NOT_HERE.items()) + ".", ""]
     if found:
         lines += ["## The reports' claims", "", "| claim | source | compared | measured | verdict |", "|---|---|---|---|---|"]
-        lines += [f"| {c['claim']} | {c['source']} | {c['compared']} | {c['measured']} | {c['verdict']} |" for c in found]
+        lines += [f"| {c['claim']} | {c['source']} | {c['compared']} (runs: {', '.join(f'`{j}`' for j in c['runs'])}) | "
+                  f"{c['measured']} | {c['verdict']} |" for c in found]
         lines.append("")
     ranked = demo_choice([r for r in rows if r["group"] == "claims"], args.claim_minutes)
     if ranked:
@@ -300,5 +307,5 @@ def render(rows: list[dict], args, machine: dict) -> None:
     tmp.replace(out / "README.md")
     cmds = ["# The commands behind docs/results", "", "Each job: `train.py` as below (the run directory under "
             f"`{args.root}/`), then `keras-gen evaluate RUN --samples {args.samples} --iwae-k 16 --likelihood-images 500`.", ""]
-    cmds += [f"* `{r['job']}`: `{command(r)}`" for r in rows]
+    cmds += [f"* `{r['job']}` (seed {r['seed']}): `{command(r)}`" for r in rows]
     (out / "commands.md").write_text("\n".join(cmds) + "\n")
