@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 
+import shlex
+
+from keras_gen.cli.train import train_parser
+
 from conftest import REPO, run
 
 RESULTS = REPO / "benchmarks" / "results.py"
@@ -35,3 +39,17 @@ def test_results_trains_evaluates_renders_and_resumes(tmp_path, tiny_mnist_dir, 
     assert "--latent-dim 16" in (tmp_path / "docs" / "commands.md").read_text()
     again = run(args, env=env, check=True, timeout=300)  # resumable: nothing left to do
     assert " done in " not in again.stdout and "..." not in again.stdout
+
+
+def test_make_demo_trains_the_model_docs_results_chose():
+    """`make demo` trains the settings that docs/results found best within two minutes with all ten
+    digits (results.json records the choice; regenerating the results may change it)."""
+    demo = json.loads((REPO / "docs" / "results" / "results.json").read_text())["demo"]
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+    words = shlex.split(recipe.split("train.py", 1)[1].split("\n", 1)[0].replace("$$(date +%Y%m%d-%H%M%S)", "x"))
+    args = train_parser().parse_args(words)
+    assert args.model == demo["model"] and args.dataset == "mnist"
+    assert args.latent_dim == demo["latent_dim"]  # None: the model's default in both
+    assert dict(args.option or []) == demo["options"]
+    assert args.time_limit and args.time_limit <= 2.0  # "within about two minutes"
