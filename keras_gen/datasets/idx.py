@@ -92,34 +92,18 @@ _IDX_LAYOUT = (
     "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]"
 )
 
-register_dataset(
-    DatasetSpec(
-        name="mnist",
-        image_shape=(28, 28, 1),
-        num_classes=10,
-        description="MNIST handwritten digits, 60k/10k, 28x28x1 (LeCun & Cortes, CC BY-SA 3.0)",
-        layout=_IDX_LAYOUT,
-        present=_idx_present,
-        load=_idx_load,
-        tfds_name="mnist",
-        short_layout="the four IDX files (train-images-idx3-ubyte.gz, ...)",
-        download_size="about 11 MB to ~/tensorflow_datasets",
-        from_tfds=tfds_supervised,
-    )
-)
-register_dataset(
-    DatasetSpec(
-        name="fashion_mnist",
-        image_shape=(28, 28, 1),
-        num_classes=10,
-        description="Fashion-MNIST (Zalando), 60k/10k, 28x28x1; apt-get install dataset-fashion-mnist",
-        layout=_IDX_LAYOUT,
-        present=_idx_present,
-        load=_idx_load,
-        tfds_name="fashion_mnist",
-        short_layout="the four IDX files (apt-get install dataset-fashion-mnist)",
-        download_size="about 30 MB to ~/tensorflow_datasets",
-        from_tfds=tfds_supervised,
-        system_names=("fashion-mnist",),
-    )
-)
+
+def _register_idx(name: str, **spec) -> None:
+    """A 28x28 grey 10-class dataset in the IDX layout, also on TFDS under ``name``."""
+    register_dataset(DatasetSpec(name=name, image_shape=(28, 28, 1), num_classes=10, layout=_IDX_LAYOUT,
+                                 present=_idx_present, load=_idx_load, tfds_name=name, from_tfds=tfds_supervised,
+                                 **spec))
+
+
+_register_idx("mnist", description="MNIST handwritten digits, 60k/10k, 28x28x1 (LeCun & Cortes, CC BY-SA 3.0)",
+              short_layout="the four IDX files (train-images-idx3-ubyte.gz, ...)",
+              download_size="about 11 MB to ~/tensorflow_datasets")
+_register_idx("fashion_mnist",
+              description="Fashion-MNIST (Zalando), 60k/10k, 28x28x1; apt-get install dataset-fashion-mnist",
+              short_layout="the four IDX files (apt-get install dataset-fashion-mnist)",
+              download_size="about 30 MB to ~/tensorflow_datasets", system_names=("fashion-mnist",))
