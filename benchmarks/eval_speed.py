@@ -88,6 +88,10 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="dcgan", help="zoo model generating the samples (default dcgan)")
     p.add_argument("--out", help="write the timings and figures as JSON here")
     args = p.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import cpu_info, describe, measure_peak  # the machine line every speed benchmark prints first
+
+    print(describe(cpu_info(), measure_peak()), flush=True)
     n, shape = args.n, (28, 28, 1)
     clock = Clock()
     print(f"evaluation speed: {n} samples, {os.cpu_count()} CPUs, load average "

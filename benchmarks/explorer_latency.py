@@ -92,6 +92,10 @@ def main() -> int:
     p.add_argument("--models", nargs="+", help="model names under --root (default: all)")
     p.add_argument("--calls", type=int, default=50, help="timed calls per row (50)")
     args = p.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import cpu_info, describe, measure_peak  # the machine line every speed benchmark prints first
+
+    print(describe(cpu_info(), measure_peak()), flush=True)
 
     tmp = tempfile.TemporaryDirectory()
     root = args.root

@@ -67,6 +67,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-eager", dest="graph", action="store_false",
                    help="only XLA (the evaluator's default), not also plain TensorFlow graphs")
     args = p.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import cpu_info, describe, measure_peak  # the machine line every speed benchmark prints first
+
+    print(describe(cpu_info(), measure_peak()), flush=True)
 
     start = time.perf_counter()
     evaluators = {"xla": fid_inception_evaluator(jit_compile=True, log=print)}

@@ -123,6 +123,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="write the rows as JSON here")
     p.add_argument("--single", help=argparse.SUPPRESS)  # name,gpus,mixed,xla: one setting, in this process
     args = p.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import cpu_info, describe  # the machine line every speed benchmark prints first
+
+    print(describe(cpu_info()), flush=True)
 
     if args.single:
         name, gpus, mixed, xla = args.single.split(",")

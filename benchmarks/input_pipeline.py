@@ -94,6 +94,10 @@ def main(argv=None) -> int:
     p.add_argument("--work-dir", help="where to write the synthetic JPEGs (default: a temporary directory)")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import cpu_info, describe, measure_peak  # the machine line every speed benchmark prints first
+
+    print(describe(cpu_info(), measure_peak()), flush=True)
 
     rows = []
     mnist = registry.find_source("mnist", registry.REPO_DATA_DIR / "mnist")

@@ -104,7 +104,6 @@ def claims(rows: list[dict]) -> list[dict]:
               "**holds**" if fig(v, "fid") < fig(g, "fid") else "**does not hold**", runs=[g["job"], v["job"]])
     if "Dietrich (003)" in done:
         g, v = done["Dietrich (003)"]
-        marks = sorted({round(p["minutes"], 1) for p in g["curve"]} | {round(p["minutes"], 1) for p in v["curve"]})
         marks = [m for m in (1.0, 2.0, min(g["minutes"], v["minutes"])) if m <= min(g["minutes"], v["minutes"])]
         at = "; ".join(f"{m:.1f} min: {fmt(fid_at(g, m))} / {fmt(fid_at(v, m))}" for m in marks)
         faster = all((fid_at(v, m) or math.inf) < (fid_at(g, m) or math.inf) for m in marks)
