@@ -212,7 +212,7 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     zoo = [r for r in rows if r["group"] == "zoo"]
-    fig_, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    fig_, axes = plt.subplots(1, 2, figsize=(15, 5.5), sharey=True)
     cmap = plt.get_cmap("tab20")
     for i, r in enumerate(zoo):
         pts = [p for p in r["curve"] if not math.isnan(p["fid"])]
@@ -229,9 +229,10 @@ def plot_curves(rows: list[dict], path: Path) -> None:
             ax.axhline(floor, color="k", lw=0.8, ls=":")
     axes[1].set_xscale("log")
     axes[0].set_ylabel("FID, domain classifier, 2,000 samples (log; dotted: real test vs train)")
-    axes[1].legend(fontsize=7, ncol=2, loc="upper right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig_.legend(handles, labels, fontsize=8, loc="center right")  # outside the axes: no curve hidden
     fig_.suptitle("The zoo on MNIST: FID during training (solid GANs, dashed VAEs)")
-    fig_.tight_layout()
+    fig_.tight_layout(rect=(0, 0, 0.86, 1))
     tmp = path.with_suffix(".tmp.png")
     fig_.savefig(tmp, dpi=110)
     plt.close(fig_)
