@@ -31,6 +31,15 @@ def fig(row: dict, key: str):
     return (row or {}).get("figures", {}).get(key)
 
 
+def share(holds: int, pairs: int) -> str:
+    """A verdict over several GAN/VAE pairs."""
+    if holds == pairs:
+        return f"**holds** in all {pairs} pairs"
+    if holds == 0:
+        return f"**does not hold** in any of the {pairs} pairs"
+    return f"mixed: holds in {holds} of {pairs} pairs"
+
+
 def fid_at(row: dict, minutes: float):
     """The FID of the last evaluation at or before ``minutes`` of training (None before the first)."""
     seen = [p["fid"] for p in row["curve"] if p["minutes"] <= minutes + 1e-9 and not math.isnan(p["fid"])]
@@ -82,21 +91,18 @@ def claims(rows: list[dict]) -> list[dict]:
         claim("VAE samples are blurrier than GAN samples", "all five reports",
               "each report's GAN / VAE pair, sharpness (variance of the Laplacian)",
               "; ".join(pair_text("sharpness", w) for w in done) + f"; real test images {fmt(floor)}",
-              f"**holds** in {len(blurrier)} of {len(done)} pairs" if len(blurrier) == len(done) else
-              f"holds in {len(blurrier)} of {len(done)} pairs", runs=[r["job"] for p in done.values() for r in p])
+              share(len(blurrier), len(done)), runs=[r["job"] for p in done.values() for r in p])
     ap = [w for w in ("Ali (001)", "Ponnuru (000)") if w in done]
     if ap:
         wins = [w for w in ap if fig(done[w][0], "precision") > fig(done[w][1], "precision")]
         claim("GANs have higher fidelity than VAEs", "Ali, Ponnuru", "precision (k = 3) of each pair",
               "; ".join(pair_text("precision", w) for w in ap),
-              f"**holds** in {len(wins)} of {len(ap)}" if len(wins) == len(ap) else
-              f"**does not hold** in {len(ap) - len(wins)} of {len(ap)}", runs=[r["job"] for w in ap for r in done[w]])
+              share(len(wins), len(ap)), runs=[r["job"] for w in ap for r in done[w]])
         less = [w for w in ap if fig(done[w][0], "recall") < fig(done[w][1], "recall")]
         claim("GAN samples vary less than VAE samples", "Ali, Ponnuru", "recall and classes covered of each pair",
               "; ".join(pair_text("recall", w) + f" (classes {fmt(fig(done[w][0], 'classes_covered'))} / "
                         f"{fmt(fig(done[w][1], 'classes_covered'))})" for w in ap),
-              f"**holds** in {len(less)} of {len(ap)}" if len(less) == len(ap) else
-              f"**does not hold** in {len(ap) - len(less)} of {len(ap)}", runs=[r["job"] for w in ap for r in done[w]])
+              share(len(less), len(ap)), runs=[r["job"] for w in ap for r in done[w]])
     if "Junnuthula (002)" in done:
         g, v = done["Junnuthula (002)"]
         claim("the VAE outperforms the GAN on MNIST", "Junnuthula", "FID (domain classifier) of dcgan / vae_conv",
