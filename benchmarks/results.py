@@ -211,7 +211,9 @@ def read_job(job: Job, args) -> dict | None:
             "images_per_sec": sorted(speeds)[len(speeds) // 2] if speeds else figures.get("images_per_sec"),
             "figures": figures, "floors": floors, "class_counts": evaluation.get("class_counts"),
             "extractor": evaluation.get("extractor", {}).get("extractor"), "curve": curve, "stages": stages,
-            "grid": str(run_dir / "samples" / "latest.png"), "train_command": train_command(job, args, minutes=job.minutes(args), resume=False)}
+            "grid": str(run_dir / "samples" / "latest.png"),
+            # "python", not this machine's interpreter path: the file is committed
+            "train_command": ["python", *train_command(job, args, minutes=job.minutes(args), resume=False)[1:]]}
 
 
 def wait_while_paused(flag: Path) -> None:

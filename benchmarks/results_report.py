@@ -259,7 +259,7 @@ def demo_choice(rows: list[dict], limit_minutes: float) -> list[dict]:
 
 
 def command(row: dict) -> str:
-    return "python " + " ".join(row["train_command"][1:])  # the run's own Python: an absolute path
+    return " ".join(row["train_command"])
 
 
 def render(rows: list[dict], args, machine: dict) -> None:
