@@ -7,7 +7,7 @@
     python benchmarks/results.py --minutes 60 --claim-minutes 15 --root runs/results_gpu --out docs/results_gpu
     python benchmarks/results.py --report-budgets     # each model for its report's epochs (a GPU's job)
 
-Every job is plain ``train.py`` with ``--time-limit`` (training time, evaluations excluded) and
+Every job is plain ``train.py`` with ``--time-limit`` (training time: FID evaluations excluded, a VAE's validation pass included) and
 an FID every "epoch" of a few hundred steps, then ``keras-gen evaluate`` on the final checkpoint:
 the same commands a user runs, printed in ``docs/results/commands.md``. A job whose evaluation
 exists is skipped; a killed one is continued with ``--resume`` (training) or redone

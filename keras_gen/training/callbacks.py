@@ -59,8 +59,9 @@ class Throughput(keras.callbacks.Callback):
 class TimeLimit(keras.callbacks.Callback):
     """Stops training after the epoch in which the run's training time (the ``epoch_seconds`` of
     every epoch so far, this run's and earlier sessions') reaches ``limit_seconds``. Place after
-    :class:`Throughput`. Evaluations and checkpoints do not count, so a budget buys the same
-    training whatever else is logged."""
+    :class:`Throughput`. FID evaluations, sample grids and checkpoints do not count; a VAE's
+    validation pass over the test split does (Keras runs it before ``on_epoch_end``, inside
+    ``epoch_seconds``), which for a slow VAE can be most of a short budget."""
 
     def __init__(self, limit_seconds: float, used_seconds: float = 0.0):
         super().__init__()
