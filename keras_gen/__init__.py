@@ -12,3 +12,9 @@ __version__ = "0.2.0"
 # Keras 3 must use TensorFlow; quiet TensorFlow's C++ start-up chatter unless the user set it.
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX; on
+# an AVX2 machine (the 2-core AMD EPYC this was measured on) it falls back to Eigen, whose fp32
+# matmul reached 106-120 GFLOP/s there against oneDNN's 136-156, and dcgan trained at about
+# 105 images/s against 140 (benchmarks/README.md, issue 19). Read once, when TensorFlow is first
+# imported, so it only takes effect if keras_gen is imported first; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

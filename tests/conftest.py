@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import keras_gen  # noqa: F401  (first: its environment defaults, oneDNN included, must precede TensorFlow's import as for users)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
