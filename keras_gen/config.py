@@ -58,7 +58,7 @@ class RunConfig:
     eval_samples: int = 2000  # samples per FID evaluation during training
     eval_extractor: str = "domain"
     keep_best: str | None = None  # "fid": keep the checkpoint with the lowest FID as best.keras, and export it
-    time_limit: float | None = None  # minutes of training (history's epoch_seconds): stop after the epoch that reaches it
+    time_limit: float | None = None  # minutes of training steps (history's train_seconds): stop after the epoch that reaches it
     # The builder's own keyword arguments beyond latent size and image shape, e.g. {"d_steps": 5}
     # for mlp_gan (models_zoo: each builder's signature lists them; --option KEY=VALUE).
     model_options: dict = dataclasses.field(default_factory=dict)

@@ -259,7 +259,7 @@ def test_time_limit_stops_the_run_and_resume_extends_it(tmp_path, tiny_mnist_dir
     run([*base, "--model", "mlp_gan", "--option", "d_steps=2", "--batch-size", "32", "--steps-per-epoch", "4",
          "--epochs", "1000", "--time-limit", "0.05"], cwd=tmp_path, check=True)
     rows = history(run_dir)
-    seconds = [float(r["epoch_seconds"]) for r in rows]
+    seconds = [float(r["train_seconds"]) for r in rows]
     assert 1 <= len(rows) < 1000 and sum(seconds) >= 3.0 and sum(seconds[:-1]) < 3.0  # stopped at the epoch reaching 3 s
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model_options"] == {"d_steps": 2} and config["time_limit"] == 0.05
@@ -269,5 +269,31 @@ def test_time_limit_stops_the_run_and_resume_extends_it(tmp_path, tiny_mnist_dir
     more_limit = sum(seconds) / 60 + 0.05  # 3 s past what it has trained (a slow machine's first epoch may be long)
     more = run([*base, "--resume", "--time-limit", f"{more_limit:.4f}"], cwd=tmp_path, check=True)
     assert f"resuming from epoch {len(rows)}" in more.stdout
-    assert sum(float(r["epoch_seconds"]) for r in history(run_dir)) >= sum(seconds) + 3.0
+    assert sum(float(r["train_seconds"]) for r in history(run_dir)) >= sum(seconds) + 3.0
     assert len(history(run_dir)) > len(rows)
+
+
+def test_time_limit_counts_training_steps_not_validation():
+    """A slow validation pass (a VAE validates on the test split every epoch) is in
+    ``epoch_seconds`` but not in ``train_seconds``, and --time-limit's callback counts the latter:
+    a model that validates gets as much training as one that does not."""
+    import keras
+
+    from keras_gen.training.callbacks import Throughput, TimeLimit
+
+    class SlowValidation(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            time.sleep(0.2)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((64, 4), np.float32)
+    model.fit(x, x[:, :1], batch_size=16, epochs=1, verbose=0)  # traced: epochs below are fast
+    throughput, limit = Throughput(16), TimeLimit(0.5)
+    history = model.fit(x, x[:, :1], batch_size=16, epochs=20, verbose=0, validation_data=(x, x[:, :1]),
+                        callbacks=[SlowValidation(), throughput, limit])
+    epochs = len(history.history["loss"])
+    train, whole = history.history["train_seconds"], history.history["epoch_seconds"]
+    assert all(w >= t + 0.2 for t, w in zip(train, whole))  # the sleep is in the epoch, not in training
+    assert epochs == 20 or sum(train) >= 0.5 > sum(train[:-1])  # half a second of training steps
+    assert epochs > 3  # counting epoch_seconds, it would have stopped at the third

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from keras_gen.utils.fileio import atomic_path
 
-SKIP = {"epoch", "epoch_seconds", "images_per_sec"}  # not drawn
+SKIP = {"epoch", "epoch_seconds", "train_seconds", "images_per_sec"}  # not drawn
 QUALITY = ("fid",)  # drawn on a panel of their own: another scale than the losses
 
 
@@ -35,9 +35,17 @@ def write_history(path: str | Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def epoch_training_seconds(row: dict) -> float:
+    """One history row's training time: ``train_seconds`` (training steps only), or for rows
+    written before 0.2 that lack it, ``epoch_seconds``; NaN when neither is there."""
+    value = row.get("train_seconds", "")
+    return _number(value if value not in (None, "") else row.get("epoch_seconds", ""))
+
+
 def training_seconds(path: str | Path) -> float:
-    """The training time of every epoch in ``history.csv`` (0 for a run without one)."""
-    seconds = (_number(row.get("epoch_seconds", "")) for row in read_history(path))
+    """The training time of every epoch in ``history.csv`` (0 for a run without one), as
+    ``--time-limit`` counts it: training steps only (:func:`epoch_training_seconds`)."""
+    seconds = (epoch_training_seconds(row) for row in read_history(path))
     return sum(s for s in seconds if math.isfinite(s))
 
 
