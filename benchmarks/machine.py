@@ -43,7 +43,13 @@ def cpu_info() -> dict:
 
 
 def measure_peak(sizes=(512, 1024, 2048), seconds: float = 1.0) -> dict:
-    """TensorFlow's best fp32 matmul throughput here, now: ``{"gflops", "size", "by_size"}``."""
+    """TensorFlow's best fp32 matmul throughput here, now: ``{"gflops", "size", "by_size", "onednn"}``,
+    with keras_gen's TensorFlow settings (oneDNN on unless TF_ENABLE_ONEDNN_OPTS=0) if TensorFlow
+    was not imported before."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import keras_gen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS's default before TensorFlow's import)
     import tensorflow as tf
 
     by_size = {}
@@ -61,7 +67,14 @@ def measure_peak(sizes=(512, 1024, 2048), seconds: float = 1.0) -> dict:
                 break
         by_size[n] = 2 * n ** 3 * calls / elapsed / 1e9
     best = max(by_size, key=by_size.get)
-    return {"gflops": by_size[best], "size": best, "by_size": by_size}
+    return {"gflops": by_size[best], "size": best, "by_size": by_size, "onednn": onednn_enabled()}
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process (read at its import)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def describe(info: dict, peak: dict | None = None) -> str:
@@ -69,7 +82,8 @@ def describe(info: dict, peak: dict | None = None) -> str:
     line = (f"{info['cpu']}; {info['cores']} cores; {' '.join(info['instruction_sets']) or 'no AVX'}; "
             f"load average {info['load_average'][0]:.1f}")
     if peak:
-        line += f"; TensorFlow fp32 matmul {peak['gflops']:.0f} GFLOP/s (n = {peak['size']}, measured now)"
+        line += (f"; TensorFlow fp32 matmul {peak['gflops']:.0f} GFLOP/s (n = {peak['size']}, oneDNN "
+                 f"{'on' if peak.get('onednn') else 'off'}, measured now)")
     return line
 
 

@@ -4,6 +4,7 @@
     python benchmarks/train_speed.py                         # every model, XLA as each model chooses
     python benchmarks/train_speed.py --models dcgan,vae_conv --jit both --out before.json
     python benchmarks/train_speed.py --compare before.json   # ratio per model against an earlier run
+    python benchmarks/train_speed.py --onednn both           # TensorFlow's oneDNN kernels off and on, per model
 
 Each model runs in its own process (so peak memory is its own): synthetic batches in the model's
 value range at its default batch size, ``--warmup`` steps, then ``--repeats`` timed runs of
@@ -98,6 +99,7 @@ def epoch_timer(times: list):
 
 def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: int | None, warmup: int,
                 repeats: int, steps_per_execution: int | None = None, seconds: float = 3.0) -> dict:
+    import keras_gen  # noqa: F401  (before TensorFlow: its defaults, oneDNN on, apply as they do for users)
     import numpy as np
     import tensorflow as tf
 
@@ -137,6 +139,7 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
         "gflops": gflop * images_per_sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "params": int(sum(net.count_params() for net in model.sub_networks)),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1",
         "tensorflow_threads": [tf.config.threading.get_intra_op_parallelism_threads(),
                                tf.config.threading.get_inter_op_parallelism_threads()],
         "numpy": np.__version__,
@@ -184,6 +187,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--peak-gflops", type=float,
                    help="compare with this GFLOP/s instead of TensorFlow's fp32 matmul measured now (benchmarks/machine.py)")
+    p.add_argument("--onednn", choices=("default", "on", "off", "both"), default="default",
+                   help="TensorFlow's oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS): keras_gen's default (on unless "
+                        "the variable says otherwise), forced on/off, or both for comparison")
     p.add_argument("--out", help="write results as JSON here")
     p.add_argument("--compare", help="an earlier --out file: print the ratio per model")
     p.add_argument("--single", help=argparse.SUPPRESS)
@@ -198,6 +204,8 @@ def main(argv=None) -> int:
         return 0
 
     sys.path.insert(0, str(REPO))
+    import keras_gen  # noqa: F401  (before TensorFlow, as above: the peak is measured with keras_gen's settings)
+
     if args.models:
         names = args.models.split(",")
     else:
@@ -217,9 +225,11 @@ def main(argv=None) -> int:
     if peaks:
         print(describe(info, peaks[0]), flush=True)
         args.peak_gflops = peaks[0]["gflops"]
+    onednn = {"default": [None], "on": ["1"], "off": ["0"], "both": ["0", "1"]}[args.onednn]
     results = []
     for name in names:
-        for mode in modes:
+        for mode, dnn in ((m, d) for m in modes for d in onednn):
+            env = {**os.environ, **({"TF_ENABLE_ONEDNN_OPTS": dnn} if dnn else {})}
             cmd = [sys.executable, __file__, "--single", name, "--single-jit", mode, "--warmup", str(args.warmup),
                    "--repeats", str(args.repeats), "--seconds", str(args.seconds)]
             if args.steps:
@@ -228,14 +238,15 @@ def main(argv=None) -> int:
                 cmd += ["--batch-size", str(args.batch_size)]
             if args.steps_per_execution:
                 cmd += ["--steps-per-execution", str(args.steps_per_execution)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
             if proc.returncode != 0:
-                print(f"{name} (jit {mode}): failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+                print(f"{name} (jit {mode}, oneDNN {dnn or 'default'}): failed\n{proc.stderr[-2000:]}", file=sys.stderr)
                 continue
             row = json.loads(proc.stdout.strip().splitlines()[-1])
             row["peak_fraction"] = row["gflops"] / args.peak_gflops
             results.append(row)
-            print(f"{row['model']:16s} jit={'on ' if row['jit_compile'] else 'off'} spe {row['steps_per_execution']:2d} "
+            print(f"{row['model']:16s} jit={'on ' if row['jit_compile'] else 'off'} "
+                  f"oneDNN={'on ' if row['onednn'] else 'off'} spe {row['steps_per_execution']:2d} "
                   f"batch {row['batch_size']:4d} "
                   f"{row['images_per_sec']:9.1f} img/s (min {row['images_per_sec_min']:.1f}, max "
                   f"{row['images_per_sec_max']:.1f})  {row['gflop_per_image']:.4f} GFLOP/img  "
