@@ -6,8 +6,9 @@
     python benchmarks/results.py --render             # redraw docs/results/ from what is done
     python benchmarks/results.py --minutes 60 --claim-minutes 15 --root runs/results_gpu --out docs/results_gpu
     python benchmarks/results.py --report-budgets     # each model for its report's epochs (a GPU's job)
+    python benchmarks/results.py --dataset fashion_mnist   # the zoo on Fashion-MNIST (docs/results/fashion_mnist)
 
-Every job is plain ``train.py`` with ``--time-limit`` (training time: FID evaluations excluded, a VAE's validation pass included) and
+Every job is plain ``train.py`` with ``--time-limit`` (training steps only: not FID evaluations or a VAE's validation pass) and
 an FID every "epoch" of a few hundred steps, then ``keras-gen evaluate`` on the final checkpoint:
 the same commands a user runs, printed in ``docs/results/commands.md``. A job whose evaluation
 exists is skipped; a killed one is continued with ``--resume`` (training) or redone
@@ -17,16 +18,17 @@ from what is done after every job: ``README.md`` (zoo table and claims), ``resul
 
 Jobs:
 
-* ``zoo``: every model whose report's dataset is here (MNIST), at its report's settings, for
+* ``zoo``: every model whose report's dataset is here (MNIST; with ``--dataset fashion_mnist``,
+  the same models on Fashion-MNIST, 28x28 grey like MNIST), at its report's settings, for
   ``--minutes`` of training each. ``acgan`` trains in four stages, evaluated after each, for the
   claim that it learns some classes before others. Not here: ``acwgan`` (Char74K),
   ``vae_faces``, ``dcgan_faces`` and ``gan_faces_dense`` (CelebA): none of their datasets is on
   this machine, and 28x28 grey digits resized to 64-256 px RGB would time the networks without
   saying anything about faces or letters.
 * ``claims``: the reports' comparisons that need variants (k discriminator steps, minimax loss,
-  mixture prior, latent size), three seeds each for the GANs (their verdicts vary run to run), one
-  for the VAEs,
-  for ``--claim-minutes`` each; the fastest of them also pick ``make demo``'s model.
+  mixture prior, latent size), three seeds each (GAN verdicts vary run to run; the VAEs' less, but
+  one seed would not say how much), for ``--claim-minutes`` each; the fastest of them also pick
+  ``make demo``'s model. MNIST only: the claims are the reports' claims about MNIST.
 """
 
 from __future__ import annotations
@@ -85,13 +87,18 @@ def jobs() -> list[Job]:
                        (("generator_loss", "non_saturating"),), variant="non-saturating"),
                    Job(f"mlp_gan_wide-minimax-s{seed}", "mlp_gan_wide", "claims", seed,
                        (("generator_loss", "minimax"),), variant="minimax")]
-    # VAEs vary little from seed to seed (no adversarial game): one seed each.
-    claims += [Job("vae_mlp-normal-s0", "vae_mlp", "claims", 0, variant="N(0, I) prior"),
-               Job("vae_mlp-mog-s0", "vae_mlp", "claims", 0, (("prior_components", 2),),
-                   variant="mixture of 2 Gaussians")]
-    claims += [Job("vae_mlp_2d-z2-s0", "vae_mlp_2d", "claims", 0, latent_dim=2, variant="latent 2"),
-               Job("vae_mlp_2d-z16-s0", "vae_mlp_2d", "claims", 0, latent_dim=16, variant="latent 16")]
+    for seed in (0, 1, 2):  # after the GANs': the third seeds of a resumed older plan run last
+        claims += [Job(f"vae_mlp-normal-s{seed}", "vae_mlp", "claims", seed, variant="N(0, I) prior"),
+                   Job(f"vae_mlp-mog-s{seed}", "vae_mlp", "claims", seed, (("prior_components", 2),),
+                       variant="mixture of 2 Gaussians"),
+                   Job(f"vae_mlp_2d-z2-s{seed}", "vae_mlp_2d", "claims", seed, latent_dim=2, variant="latent 2"),
+                   Job(f"vae_mlp_2d-z16-s{seed}", "vae_mlp_2d", "claims", seed, latent_dim=16, variant="latent 16")]
     return claims + [Job(model, model, "zoo") for model in ZOO]
+
+
+def dataset_jobs(args) -> list[Job]:
+    """The jobs for ``args.dataset``: all of them on MNIST, the zoo on Fashion-MNIST."""
+    return [j for j in jobs() if args.dataset == "mnist" or j.group == "zoo"]
 
 
 # --------------------------------------------------------------------------- running
@@ -106,7 +113,7 @@ def train_command(job: Job, args, *, minutes: float, resume: bool) -> list[str]:
     import models_zoo
 
     entry = models_zoo.get(job.model)
-    cmd = [python(), "train.py", "--model", job.model, "--dataset", "mnist", "--seed", str(job.seed),
+    cmd = [python(), "train.py", "--model", job.model, "--dataset", args.dataset, "--seed", str(job.seed),
            "--run-dir", str(run_dir), "--no-export", "--eval-every", "1", "--eval-samples", "2000"]
     if args.report_budgets:
         cmd += ["--epochs", str(entry.epochs)]
@@ -172,7 +179,7 @@ def run_job(job: Job, args) -> None:
 # --------------------------------------------------------------------------- collecting
 def read_job(job: Job, args) -> dict | None:
     """The job's row: config, final figures, FID curve; None while it is not finished."""
-    from keras_gen.rundir.history import read_history
+    from keras_gen.rundir.history import epoch_training_seconds, read_history
 
     run_dir = Path(args.root) / job.name
     final = run_dir / "final_eval" / "metrics.json"
@@ -192,7 +199,7 @@ def read_job(job: Job, args) -> dict | None:
     curve, seconds, images = [], 0.0, 0
     history = read_history(run_dir / "history.csv")
     for row in history:
-        seconds += float(row.get("epoch_seconds") or 0)
+        seconds += epoch_training_seconds(row) if math.isfinite(epoch_training_seconds(row)) else 0.0
         images += (steps_per_epoch or 0) * images_per_step
         fid = float(row["fid"]) if row.get("fid") not in (None, "") else math.nan
         wasserstein = float(row["wasserstein"]) if row.get("wasserstein") not in (None, "") else None
@@ -245,16 +252,21 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=5000, help="samples per final evaluation (default 5,000)")
     p.add_argument("--inception-images", type=int, default=0,
                    help="also the standard FID (fid-inception) on this many images (default 0: a GPU's job)")
-    p.add_argument("--root", default="runs/results", help="run directories (default runs/results)")
-    p.add_argument("--out", default="docs/results", help="tables, plots and grids (default docs/results)")
-    p.add_argument("--data-dir", help="MNIST's files (default: train.py's search: data/mnist, ...)")
+    p.add_argument("--dataset", choices=("mnist", "fashion_mnist"), default="mnist",
+                   help="mnist (the zoo and the claims) or fashion_mnist (the zoo only)")
+    p.add_argument("--root", help="run directories (default runs/results, runs/results_fashion_mnist)")
+    p.add_argument("--out", help="tables, plots and grids (default docs/results, docs/results/fashion_mnist)")
+    p.add_argument("--data-dir", help="the dataset's files (default: train.py's search: data/mnist, ...)")
     p.add_argument("--only", help="comma-separated job names or groups (zoo, claims)")
     p.add_argument("--plan", action="store_true", help="print the jobs' commands and exit")
     p.add_argument("--render", action="store_true", help="only rewrite --out from the finished jobs")
     args = p.parse_args(argv)
+    mnist = args.dataset == "mnist"
+    args.root = args.root or ("runs/results" if mnist else f"runs/results_{args.dataset}")
+    args.out = args.out or ("docs/results" if mnist else f"docs/results/{args.dataset}")
     os.chdir(REPO)
     sys.path.insert(0, str(REPO))
-    selected = [j for j in jobs() if not args.only or j.name in args.only.split(",") or j.group in args.only.split(",")]
+    selected = [j for j in dataset_jobs(args) if not args.only or j.name in args.only.split(",") or j.group in args.only.split(",")]
     if args.plan:
         for job in selected:
             print(f"{job.name}: {' '.join(train_command(job, args, minutes=job.minutes(args), resume=False)[1:])}")
@@ -277,10 +289,10 @@ def main(argv=None) -> int:
                 continue
             print(f"  done in {(time.time() - started) / 60:.1f} min", flush=True)
             try:  # a bug in the report must not stop the training
-                render([r for r in (read_job(j, args) for j in jobs()) if r], args, machine())
+                render([r for r in (read_job(j, args) for j in dataset_jobs(args)) if r], args, machine())
             except Exception:
                 traceback.print_exc()
-    render([r for r in (read_job(j, args) for j in jobs()) if r], args, machine())
+    render([r for r in (read_job(j, args) for j in dataset_jobs(args)) if r], args, machine())
     return 0
 
 

@@ -4,12 +4,16 @@ docs/results page, and a second run that finds everything done."""
 from __future__ import annotations
 
 import json
-
 import shlex
+from pathlib import Path
+
+import pytest
 
 from keras_gen.cli.train import train_parser
 
-from conftest import REPO, run
+from conftest import REPO, run, write_idx_dataset
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 RESULTS = REPO / "benchmarks" / "results.py"
 
@@ -39,6 +43,28 @@ def test_results_trains_evaluates_renders_and_resumes(tmp_path, tiny_mnist_dir, 
     assert "--latent-dim 16" in (tmp_path / "docs" / "commands.md").read_text()
     again = run(args, env=env, check=True, timeout=300)  # resumable: nothing left to do
     assert " done in " not in again.stdout and "..." not in again.stdout
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist (.ci/run does)")
+def test_results_on_fashion_mnist_is_the_zoo_alone(tmp_path):
+    """--dataset fashion_mnist trains zoo jobs on Fashion-MNIST (the claims are MNIST's) and writes
+    its own page, evaluated with a Fashion-MNIST domain classifier."""
+    from keras_gen.datasets.idx import load_idx_arrays
+
+    (xtr, ytr), (xte, yte) = load_idx_arrays(FASHION, "train"), load_idx_arrays(FASHION, "test")
+    data = write_idx_dataset(tmp_path / "fashion", (xtr[:1024], ytr[:1024]), (xte[:256], yte[:256]))
+    plan = run([RESULTS, "--dataset", "fashion_mnist", "--plan"], check=True).stdout
+    assert "vae_mlp_2d: " in plan and "--dataset fashion_mnist" in plan and "-s0:" not in plan  # no claim jobs
+    args = [RESULTS, "--dataset", "fashion_mnist", "--only", "vae_mlp_2d", "--minutes", "0.04", "--samples", "400",
+            "--root", tmp_path / "runs", "--out", tmp_path / "docs", "--data-dir", data]
+    first = run(args, env={"KERAS_GEN_CACHE": str(tmp_path / "cache")}, check=True, timeout=900)
+    assert first.stdout.count(" done in ") == 1, first.stdout
+    assert json.loads((tmp_path / "runs" / "vae_mlp_2d" / "config.json").read_text())["dataset"] == "fashion_mnist"
+    (row,) = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]
+    assert row["figures"]["fid"] > 0 and row["curve"]
+    page = (tmp_path / "docs" / "README.md").read_text()
+    assert "trained on Fashion-MNIST" in page and "Fashion-MNIST domain classifier" in page
+    assert "## The reports' claims" not in page and "## The demo's model" not in page
 
 
 def test_make_demo_trains_the_model_docs_results_chose():
