@@ -58,8 +58,8 @@ SPEED = {"vae_mlp_2d": 18000, "vae_mlp": 20000, "mlp_gan": 15000, "mlp_gan_small
 ZOO = ("vae_mlp_2d", "vae_mlp", "mlp_gan", "mlp_gan_small", "mlp_gan_wide", "cvae", "vae_deconv", "dcgan_32",
        "acgan", "dcgan", "cgan", "dcgan_upsample", "vae_conv", "wgan", "wgan_gp")
 NOT_HERE = {"acwgan": "Char74K is not on this machine (letters; on MNIST it is acgan with a linear critic)",
-            "vae_faces": "CelebA is not on this machine; resized digits say nothing about faces",
-            "dcgan_faces": "CelebA is not on this machine; resized digits say nothing about faces",
+            "vae_faces": "CelebA is not on this machine; resized 28x28 grey images say nothing about faces",
+            "dcgan_faces": "CelebA is not on this machine; resized 28x28 grey images say nothing about faces",
             "gan_faces_dense": "CelebA is not on this machine (and 300M parameters: a GPU's job)"}
 STAGES = {"acgan": 4}  # trained in stages with an evaluation after each (classes learned first)
 
