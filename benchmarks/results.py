@@ -87,7 +87,7 @@ def jobs() -> list[Job]:
                        (("generator_loss", "non_saturating"),), variant="non-saturating"),
                    Job(f"mlp_gan_wide-minimax-s{seed}", "mlp_gan_wide", "claims", seed,
                        (("generator_loss", "minimax"),), variant="minimax")]
-    for seed in (0, 1, 2):  # after the GANs': the third seeds of a resumed older plan run last
+    for seed in (0, 1, 2):  # seed 0 of each VAE variant is the one-seed plan's run, so a resumed plan adds 1 and 2
         claims += [Job(f"vae_mlp-normal-s{seed}", "vae_mlp", "claims", seed, variant="N(0, I) prior"),
                    Job(f"vae_mlp-mog-s{seed}", "vae_mlp", "claims", seed, (("prior_components", 2),),
                        variant="mixture of 2 Gaussians"),
@@ -199,7 +199,8 @@ def read_job(job: Job, args) -> dict | None:
     curve, seconds, images = [], 0.0, 0
     history = read_history(run_dir / "history.csv")
     for row in history:
-        seconds += epoch_training_seconds(row) if math.isfinite(epoch_training_seconds(row)) else 0.0
+        trained = epoch_training_seconds(row)  # training steps only, as --time-limit counts
+        seconds += trained if math.isfinite(trained) else 0.0
         images += (steps_per_epoch or 0) * images_per_step
         fid = float(row["fid"]) if row.get("fid") not in (None, "") else math.nan
         wasserstein = float(row["wasserstein"]) if row.get("wasserstein") not in (None, "") else None
