@@ -20,7 +20,11 @@ import json
 import os
 import platform
 import time
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import keras_gen  # noqa: E402, F401  (light: sets TF_ENABLE_ONEDNN_OPTS's default before TensorFlow's import)
 
 FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
@@ -46,10 +50,6 @@ def measure_peak(sizes=(512, 1024, 2048), seconds: float = 1.0) -> dict:
     """TensorFlow's best fp32 matmul throughput here, now: ``{"gflops", "size", "by_size", "onednn"}``,
     with keras_gen's TensorFlow settings (oneDNN on unless TF_ENABLE_ONEDNN_OPTS=0) if TensorFlow
     was not imported before."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import keras_gen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS's default before TensorFlow's import)
     import tensorflow as tf
 
     by_size = {}

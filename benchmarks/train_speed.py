@@ -101,6 +101,7 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
                 repeats: int, steps_per_execution: int | None = None, seconds: float = 3.0) -> dict:
     import keras_gen  # noqa: F401  (before TensorFlow: its defaults, oneDNN on, apply as they do for users)
     import numpy as np
+    from machine import onednn_enabled  # benchmarks/, this script's folder
     import tensorflow as tf
 
     import models_zoo
@@ -139,7 +140,7 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
         "gflops": gflop * images_per_sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "params": int(sum(net.count_params() for net in model.sub_networks)),
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1",
+        "onednn": onednn_enabled(),
         "tensorflow_threads": [tf.config.threading.get_intra_op_parallelism_threads(),
                                tf.config.threading.get_inter_op_parallelism_threads()],
         "numpy": np.__version__,

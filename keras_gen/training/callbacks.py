@@ -73,8 +73,7 @@ class TimeLimit(keras.callbacks.Callback):
         self.limit_seconds, self.used_seconds = float(limit_seconds), float(used_seconds)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        self.used_seconds += float(logs.get("train_seconds", logs.get("epoch_seconds", 0.0)))
+        self.used_seconds += float((logs or {}).get("train_seconds", 0.0))
         if self.used_seconds >= self.limit_seconds:
             self.model.stop_training = True
 
