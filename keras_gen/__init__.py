@@ -7,7 +7,7 @@ which keeps TensorFlow's native start-up chatter off the terminal.
 
 import os as _os
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Keras 3 must use TensorFlow; quiet TensorFlow's C++ start-up chatter unless the user set it.
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -232,8 +232,8 @@ def test_saved_model_cli_shows_every_signature_and_runs_sample(served):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_tflite_matches_keras(served, name):
-    """Every signature converts, the seed ones included (uint32 hashing, keras_gen.utils.seeded):
-    a seed draws the Keras model's latent and image to float rounding."""
+    """Every signature converts, the seed ones included (noise tables, keras_gen.utils.seeded): a
+    seed draws the Keras model's latent bit for bit, and its image to float rounding."""
     meta = read_metadata_file(served["models"][name]["tflite_dir"])
     network = {"generate", "encode", "decode", "reconstruct"} if name.startswith("vae") else {"generate", "discriminate"}
     kept = network | {"sample", "latent", "serving_default"}
@@ -241,6 +241,7 @@ def test_tflite_matches_keras(served, name):
     assert meta["left_out"] == {}
     assert _compare(served, name, "tflite", 1e-4) == kept - {"serving_default"}
     arrays = served["arrays"][name]
+    np.testing.assert_array_equal(arrays["tflite/latent/z"], served["models"][name]["refs"]["latent/z"])
     np.testing.assert_allclose(arrays["tflite/serving_default/images"], served["models"][name]["refs"]["sample/images"],
                                atol=1e-4)
     if name == "vae_mlp_2d":  # exported with the command line
@@ -262,6 +263,7 @@ def test_onnx_matches_keras(served, name):
     assert served["plain"][name]["onnx_inputs"]["generate"] == ["z"]
     assert _compare(served, name, "onnx", 1e-4, renamed=meta["renamed_outputs"]) == kept - {"serving_default"}
     assert served["plain"][name]["onnx_inputs"]["sample"] == ["seed"]
+    np.testing.assert_array_equal(served["arrays"][name]["onnx/latent/z"], served["models"][name]["refs"]["latent/z"])
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -2,9 +2,9 @@
 
 :func:`export_tflite` (``TFLiteConverter`` with the signatures kept) and :func:`export_onnx`
 (``tf2onnx``) keep every signature of exports made since keras_gen 0.2, ``sample`` and ``latent``
-included: those draw latents with uint32 hashing and Box-Muller (:mod:`keras_gen.utils.seeded`),
-elementwise ops both formats have, so a seed gives the SavedModel's image (to float rounding: the
-runtimes' log and cos differ in the last bits). Exports of keras_gen 0.1 drew with TensorFlow's
+included: those draw latents from noise tables (:mod:`keras_gen.utils.seeded`: a uint32 multiply,
+a shift and a gather; 0.2's exports hash with uint32 ops and Box-Muller), ops both formats have, so
+a seed gives the SavedModel's latent (bit for bit since 0.3) and image (to float rounding). Exports of keras_gen 0.1 drew with TensorFlow's
 stateless Philox kernels (``StatelessRandomGetKeyCounter``, ``StatelessRandomNormalV2``), which
 neither format has: their seed signatures are left out, and ``generate`` takes latents drawn from the
 prior instead. Each converted file is run once before it is written.
@@ -38,7 +38,7 @@ RNG_SIGNATURES = ("sample", "serving_default", "latent")
 RNG_REASON = ("this export (keras_gen {version}) draws latents with TensorFlow's stateless Philox RNG "
               "(StatelessRandomGetKeyCounter, StatelessRandomNormalV2), which {fmt} cannot represent; re-export "
               "the run with this keras_gen to keep them, or call generate with latents drawn from the prior")
-ONNX_OPSET = 18  # BitwiseXor, used by the seed signatures, is opset 18
+ONNX_OPSET = 18  # BitwiseXor, which seeded.uniform (a mixture prior's component) uses, is opset 18
 
 def _error_line(err: BaseException) -> str:
     """The most telling line of a converter's (often many-line) error."""

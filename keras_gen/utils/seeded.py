@@ -1,31 +1,56 @@
-"""Counter-based random numbers for ``sample(seeds)``: a whole batch of seeds in a few elementwise
-ops, and the same numbers for a seed whatever else is in the batch.
+"""Counter-based random numbers for ``sample(seeds)``: a whole batch of seeds in a few ops, and the
+same numbers for a seed whatever else is in the batch.
 
 TensorFlow's stateless generators take one key per call, so drawing one latent per seed needed a
 ``tf.map_fn`` over the seeds (one Philox call each), which cost 3.5-5.8x the generator network
 itself at 1,024 seeds, and ``tf.vectorized_map`` cannot vectorize ``StatelessRandomGetKeyCounter``.
-Here each number is a hash of ``(seed, stream, index)``, as in counter-based generators (Salmon et
-al. 2011, "Parallel random numbers: as easy as 1, 2, 3"): the integer finalizer of Wellons'
-"hash prospector" (xor-shift / multiply rounds) over the seed's key plus the index's hashed offset;
-uniforms from its top 24 bits, normals by Box-Muller (both outputs used). The integer part is
-uint32 arithmetic, whose wrap-around is defined on every backend, so the same seed gives the same
-bits everywhere (ONNX Runtime included). Normals are cut at about 5.9 standard
-deviations (the smallest uniform is 2**-25), which no latent prior of the zoo notices.
 
-keras_gen 0.2 switched ``sample``/``latent`` to this generator: a seed gives another image than
-under 0.1 (exports made by 0.1 keep their own graph, so their seeds are unchanged).
+**Normals** (:func:`normal`, what ``sample`` and ``latent`` draw) come from a shared noise table, as
+in Salimans et al. 2017 ("Evolution strategies as a scalable alternative to reinforcement learning",
+section 2.3): two fixed tables of 2**16 numbers each, and a seed's latent is the sum of one window of
+each, at offsets taken from the seed by Weyl (multiplicative) hashing: ``(seed * C) >> 16`` with an
+odd constant per table. Each table holds the standard normal's 2**16 quantiles at ``(k + 0.5) / 2**16``
+scaled by 1/sqrt(2), in an order fixed by a hash, so each coordinate of a latent is a sum of two
+independent draws, normal to within 1e-5 in distribution, with tails to about 6.1 standard deviations.
+The graph is a uint32 multiply, a shift, an add and a gather (12 TFLite ops): the uint32 hash with
+Box-Muller of keras_gen 0.2 took 14 integer ops per number, which TFLite's XNNPACK delegate does not
+vectorise, and made ``sample`` up to 1.9x ``generate`` for small MLP generators in TFLite
+(``benchmarks/export_latency.py``). What a table costs, and why it is acceptable for latents:
+  * Windows of consecutive seeds are spread by the golden ratio: no two of 28,657 consecutive seeds
+    share a window of the first table, nor of 52,007 of the second. Two random seeds share one with
+    probability 2**-15 (their latents then correlate at 0.5, never at 1), and windows overlap at a
+    shift (the same numbers on other coordinates, which a generator's first layer treats as another
+    latent) with probability about 4 * latent / 2**16.
+  * The tables are constants of each export (2 x (2**16 + latent) float32, about 0.5 MB), so a seed
+    gives the same latent, bit for bit, in TensorFlow, TFLite and ONNX Runtime.
+
+**Uniforms** (:func:`uniform`, one per seed for a mixture prior's component) hash ``(seed, stream,
+index)``, as counter-based generators do (Salmon et al. 2011, "Parallel random numbers: as easy as
+1, 2, 3"): the "lowbias32" finalizer of Wellons' hash prospector on uint32, whose wrap-around is
+defined on every backend; uniforms from its top 24 bits.
+
+keras_gen 0.3 switched ``sample``/``latent`` to the tables: a seed gives another image than under
+0.2 (hash and Box-Muller) and 0.1 (Philox). Exports keep the graph they were made with, so their
+seeds never change; ``seed_generator`` in keras_gen.json names it.
 """
 
 from __future__ import annotations
 
-import math
+import functools
+import statistics
 
+import numpy as np
 import tensorflow as tf
 
-NAME = "hash32-box-muller/1"  # recorded in every export's keras_gen.json
+NAME = "noise-table-2x65536/3"  # recorded in every export's keras_gen.json
+TABLE_BITS = 16
+TABLE_SIZE = 1 << TABLE_BITS
+# Weyl constants, odd: 2**32 / golden ratio, and the hash's first multiplier (chosen among a few for
+# the longest run of seeds without a repeated window: 52,007).
+WEYL = (0x9E3779B9, 0x7FEB352D)
 # The "lowbias32" finalizer's constants (Wellons' hash prospector): odd, so each round is a bijection.
 _M1, _M2 = 0x7FEB352D, 0x846CA68B
-_GOLDEN = 0x9E3779B9  # the counter's step: 2**32 / golden ratio, odd
+_GOLDEN = 0x9E3779B9
 
 
 def _u32(value):
@@ -41,6 +66,42 @@ def _mix(x):
     return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, _u32(16)))
 
 
+def _mix_np(x: np.ndarray) -> np.ndarray:
+    """:func:`_mix` in NumPy (uint32 arrays wrap as TensorFlow's do)."""
+    x = np.asarray(x, np.uint32)
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(_M1)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(_M2)
+    return x ^ (x >> np.uint32(16))
+
+
+@functools.lru_cache(maxsize=None)
+def table(which: int) -> np.ndarray:
+    """Table ``which`` (0 or 1): ``[2**16]`` float32, the standard normal's quantiles at
+    ``(k + 0.5) / 2**16`` times 1/sqrt(2), ordered by the hash of ``k`` salted with ``which``.
+
+    Built from the standard library's ``NormalDist.inv_cdf`` in float64 and rounded once to float32,
+    so every machine builds the same table (and exports carry it as a constant)."""
+    inv_cdf = statistics.NormalDist().inv_cdf
+    quantiles = np.array([inv_cdf((k + 0.5) / TABLE_SIZE) for k in range(TABLE_SIZE)]) * 0.5**0.5
+    salt = _mix_np(np.array([2 * which + 1], np.uint32))
+    order = np.argsort(_mix_np(np.arange(TABLE_SIZE, dtype=np.uint32) ^ salt), kind="stable")  # a permutation
+    return quantiles[order].astype(np.float32)
+
+
+def normal(seeds, n: int):
+    """``[B]`` int seeds -> ``[B, n]`` float32 standard normals; row b depends on seeds[b] only."""
+    # Each table padded with its own first n - 1 numbers: a window starting near the end wraps.
+    padded = np.concatenate([np.concatenate([t, t[: n - 1]]) for t in (table(0), table(1))])  # [2 (T + n - 1)]
+    windows = np.arange(2)[:, None] * (TABLE_SIZE + n - 1) + np.arange(n)[None, :]  # [2, n]
+    seeds = tf.cast(tf.cast(tf.reshape(seeds, [-1, 1]), tf.int32), tf.uint32)  # [B, 1]; -1 -> 2**32 - 1
+    offsets = tf.bitwise.right_shift(seeds * tf.constant(WEYL, tf.uint32), _u32(32 - TABLE_BITS))  # [B, 2]
+    index = tf.cast(offsets, tf.int32)[:, :, None] + tf.constant(windows, tf.int32)  # [B, 2, n]
+    draws = tf.gather(tf.constant(padded), index)  # [B, 2, n]
+    return draws[:, 0] + draws[:, 1]
+
+
 def uniform(seeds, n: int, stream: int = 0):
     """``[B]`` int seeds -> ``[B, n]`` float32 uniforms in (0, 1); row b depends on seeds[b] only."""
     seeds = tf.cast(tf.cast(tf.reshape(seeds, [-1]), tf.int32), tf.uint32)  # [B], two's complement: -1 -> 2**32 - 1
@@ -51,16 +112,3 @@ def uniform(seeds, n: int, stream: int = 0):
     x = _mix(key[:, None] + offsets[None, :])  # [B, n]
     top = tf.cast(tf.bitwise.right_shift(x, _u32(8)), tf.float32)  # 24 bits: exact in float32
     return (top + 0.5) * (1.0 / (1 << 24))
-
-
-def normal(seeds, n: int, stream: int = 0):
-    """``[B]`` int seeds -> ``[B, n]`` float32 standard normals (Box-Muller on :func:`uniform`)."""
-    # Rows padded to a multiple of 16 floats: Eigen computes log/cos/sin in SIMD packets (up to 16
-    # floats with AVX-512) and a buffer's tail one by one, which differs in the last bit; with
-    # every row a whole number of packets a seed's numbers never depend on the batch around it
-    # (under TensorFlow's kernels, which exports use; XLA's own log/cos may differ in the last bit).
-    pairs = -(-n // 32) * 16
-    u = uniform(seeds, 2 * pairs, stream)  # [B, 2 * pairs]
-    radius = tf.sqrt(-2.0 * tf.math.log(u[:, :pairs]))  # [B, pairs]
-    angle = (2.0 * math.pi) * u[:, pairs:]
-    return tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=1)[:, :n]
