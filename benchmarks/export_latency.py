@@ -8,11 +8,13 @@ in plain TensorFlow, as TFLite and through ONNX Runtime.
 
 Each model is built untrained (weights do not change speed), exported with keras_gen's own
 exporter into a temporary directory and converted with ``keras-gen export --format tflite/onnx``'s
-code. Every call is warmed up, then repeated for about ``--seconds``; the table gives the median
-ms per call, images/s and ``sample / generate``: what drawing the latents inside the signature
+code. Every call is warmed up, then ``generate`` and ``sample`` are called alternately for about
+twice ``--seconds``; the table gives the median ms per call, images/s and ``sample / generate``: what drawing the latents inside the signature
 costs on top of the network (the target: at most 1.2x at every batch size), in each format (the
 seed signatures convert since keras_gen 0.2: keras_gen/utils/seeded.py). The machine line (CPU,
 instruction sets, load, TensorFlow's measured matmul throughput) is printed first.
+TensorFlow is imported before keras_gen, so the SavedModel runs as plain TensorFlow or TF Serving
+would run it: with TensorFlow's own oneDNN default (keras_gen turns oneDNN on for training).
 """
 
 from __future__ import annotations
@@ -32,16 +34,20 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def timed(call, seconds: float) -> float:
-    """Median seconds per ``call()`` over about ``seconds`` (at least 5 calls), after 3 warm-ups."""
+def timed_pair(first, second, seconds: float) -> tuple[float, float]:
+    """Median seconds per call of ``first()`` and of ``second()``, called alternately for about
+    ``seconds`` (at least 5 calls each) after 3 warm-ups each: a drift in the machine's speed hits
+    both alike, which timing one block after the other did not (ONNX Runtime's thread pool, or a
+    neighbour waking, moved one kind's median by up to 1.7x)."""
     for _ in range(3):
-        call()
-    times, start = [], time.perf_counter()
-    while len(times) < 5 or time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        first(), second()
+    times, start = ([], []), time.perf_counter()
+    while len(times[0]) < 5 or time.perf_counter() - start < seconds:
+        for call, out in ((first, times[0]), (second, times[1])):
+            t = time.perf_counter()
+            call()
+            out.append(time.perf_counter() - t)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main(argv=None) -> int:
@@ -99,9 +105,8 @@ def main(argv=None) -> int:
                 for fmt, (gen, samp) in runners.items():
                     if fmt == "tflite":  # the signature runner resizes its inputs to each new batch size
                         gen(z), samp(seeds)
-                    row = {"model": name, "format": fmt, "batch": b,
-                           "generate_s": timed(lambda: gen(z), args.seconds),
-                           "sample_s": timed(lambda: samp(seeds), args.seconds)}
+                    generate_s, sample_s = timed_pair(lambda: gen(z), lambda: samp(seeds), 2 * args.seconds)
+                    row = {"model": name, "format": fmt, "batch": b, "generate_s": generate_s, "sample_s": sample_s}
                     row["sample_over_generate"] = row["sample_s"] / row["generate_s"]
                     rows.append(row)
                     print(f"{name:14s} {fmt:12s} {b:6d} {1e3 * row['generate_s']:12.2f} {1e3 * row['sample_s']:10.2f} "

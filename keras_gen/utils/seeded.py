@@ -12,7 +12,7 @@ each, at offsets taken from the seed by Weyl (multiplicative) hashing: ``(seed *
 odd constant per table. Each table holds the standard normal's 2**16 quantiles at ``(k + 0.5) / 2**16``
 scaled by 1/sqrt(2), in an order fixed by a hash, so each coordinate of a latent is a sum of two
 independent draws, normal to within 1e-5 in distribution, with tails to about 6.1 standard deviations.
-The graph is a uint32 multiply, a shift, an add and a gather (12 TFLite ops): the uint32 hash with
+The graph is a uint32 multiply, a shift, an add, a gather and a sum (9 ops): the uint32 hash with
 Box-Muller of keras_gen 0.2 took 14 integer ops per number, which TFLite's XNNPACK delegate does not
 vectorise, and made ``sample`` up to 1.9x ``generate`` for small MLP generators in TFLite
 (``benchmarks/export_latency.py``). What a table costs, and why it is acceptable for latents:
@@ -95,11 +95,11 @@ def normal(seeds, n: int):
     # Each table padded with its own first n - 1 numbers: a window starting near the end wraps.
     padded = np.concatenate([np.concatenate([t, t[: n - 1]]) for t in (table(0), table(1))])  # [2 (T + n - 1)]
     windows = np.arange(2)[:, None] * (TABLE_SIZE + n - 1) + np.arange(n)[None, :]  # [2, n]
+    # Nine ops in ONNX and TFLite (each costs ~2 us per call in ONNX Runtime, whatever the batch).
     seeds = tf.cast(tf.cast(tf.reshape(seeds, [-1, 1]), tf.int32), tf.uint32)  # [B, 1]; -1 -> 2**32 - 1
     offsets = tf.bitwise.right_shift(seeds * tf.constant(WEYL, tf.uint32), _u32(32 - TABLE_BITS))  # [B, 2]
-    index = tf.cast(offsets, tf.int32)[:, :, None] + tf.constant(windows, tf.int32)  # [B, 2, n]
-    draws = tf.gather(tf.constant(padded), index)  # [B, 2, n]
-    return draws[:, 0] + draws[:, 1]
+    index = tf.reshape(tf.cast(offsets, tf.int32), [-1, 2, 1]) + tf.constant(windows, tf.int32)  # [B, 2, n]
+    return tf.reduce_sum(tf.gather(tf.constant(padded), index), axis=1)  # [B, n]: a sum of two, in any order
 
 
 def uniform(seeds, n: int, stream: int = 0):
