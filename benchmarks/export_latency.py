@@ -9,11 +9,11 @@ in plain TensorFlow, as TFLite and through ONNX Runtime.
 Each model is built untrained (weights do not change speed), exported with keras_gen's own
 exporter into a temporary directory and converted with ``keras-gen export --format tflite/onnx``'s
 code. Every call is warmed up, then ``generate`` and ``sample`` are called alternately for about
-twice ``--seconds``; the table gives the median ms per call, images/s and ``sample / generate``: what drawing the latents inside the signature
-costs on top of the network (the target: at most 1.2x at every batch size), in each format (the
-seed signatures convert since keras_gen 0.2: keras_gen/utils/seeded.py). The machine line (CPU,
-instruction sets, load, TensorFlow's measured matmul throughput) is printed first.
-TensorFlow is imported before keras_gen, so the SavedModel runs as plain TensorFlow or TF Serving
+twice ``--seconds``; the table gives the median ms per call, images/s and ``sample / generate``:
+what drawing the latents inside the signature costs on top of the network (the target: at most
+1.2x at every batch size), in each format (the seed signatures convert since keras_gen 0.2, and
+draw from noise tables since 0.3: keras_gen/utils/seeded.py). The machine line (CPU, instruction
+sets, load, TensorFlow's measured matmul throughput) is printed first. TensorFlow is imported before keras_gen, so the SavedModel runs as plain TensorFlow or TF Serving
 would run it: with TensorFlow's own oneDNN default (keras_gen turns oneDNN on for training).
 """
 

@@ -18,9 +18,9 @@ vectorise, and made ``sample`` up to 1.9x ``generate`` for small MLP generators 
 (``benchmarks/export_latency.py``). What a table costs, and why it is acceptable for latents:
   * Windows of consecutive seeds are spread by the golden ratio: no two of 28,657 consecutive seeds
     share a window of the first table, nor of 52,007 of the second. Two random seeds share one with
-    probability 2**-15 (their latents then correlate at 0.5; both, with probability 2**-32), and windows overlap at a
-    shift (the same numbers on other coordinates, which a generator's first layer treats as another
-    latent) with probability about 4 * latent / 2**16.
+    probability 2**-15 (their latents then correlate at 0.5; both, with probability 2**-32), and
+    windows overlap at a shift (the same numbers on other coordinates, which a generator's first
+    layer treats as another latent) with probability about 4 * latent / 2**16.
   * The tables are constants of each export, about 0.5 MB (2 x (2**16 + latent) float32) in each
     signature that draws (vae_mlp's saved_model.pb: 1.2 MB, beside 5.2 MB of weights), so a seed
     gives the same latent, bit for bit, in TensorFlow, TFLite and ONNX Runtime.
