@@ -13,8 +13,9 @@ twice ``--seconds``; the table gives the median ms per call, images/s and ``samp
 what drawing the latents inside the signature costs on top of the network (the target: at most
 1.2x at every batch size), in each format (the seed signatures convert since keras_gen 0.2, and
 draw from noise tables since 0.3: keras_gen/utils/seeded.py). The machine line (CPU, instruction
-sets, load, TensorFlow's measured matmul throughput) is printed first. TensorFlow is imported before keras_gen, so the SavedModel runs as plain TensorFlow or TF Serving
-would run it: with TensorFlow's own oneDNN default (keras_gen turns oneDNN on for training).
+sets, load, TensorFlow's measured matmul throughput) is printed first. TensorFlow is imported
+before keras_gen, so the SavedModel runs as plain TensorFlow or TF Serving would run it: with
+TensorFlow's own oneDNN default (keras_gen turns oneDNN on for training).
 """
 
 from __future__ import annotations
