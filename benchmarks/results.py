@@ -182,6 +182,7 @@ def run_job(job: Job, args) -> None:
 # --------------------------------------------------------------------------- collecting
 def read_job(job: Job, args) -> dict | None:
     """The job's row: config, final figures, FID curve; None while it is not finished."""
+    from keras_gen.rundir.checkpoints import latest_checkpoint
     from keras_gen.rundir.history import epoch_training_seconds, read_history
 
     run_dir = Path(args.root) / job.name
@@ -199,12 +200,15 @@ def read_job(job: Job, args) -> dict | None:
         entry.options().get("n_critic") or 1
     images_per_step = config["batch_size"] * k
     steps_per_epoch = config.get("steps_per_epoch")
+    if not steps_per_epoch:  # whole passes over the training split (--report-budgets): as many as it took
+        last = latest_checkpoint(run_dir / "checkpoints")
+        steps_per_epoch = last["steps"] // last["epoch"] if last and last.get("epoch") else 0
     curve, seconds, images = [], 0.0, 0
     history = read_history(run_dir / "history.csv")
     for row in history:
         trained = epoch_training_seconds(row)  # training steps only, as --time-limit counts
         seconds += trained if math.isfinite(trained) else 0.0
-        images += (steps_per_epoch or 0) * images_per_step
+        images += steps_per_epoch * images_per_step
         fid = float(row["fid"]) if row.get("fid") not in (None, "") else math.nan
         wasserstein = float(row["wasserstein"]) if row.get("wasserstein") not in (None, "") else None
         curve.append({"epoch": int(float(row["epoch"])), "minutes": seconds / 60, "images": images, "fid": fid,

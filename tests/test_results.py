@@ -45,6 +45,19 @@ def test_results_trains_evaluates_renders_and_resumes(tmp_path, tiny_mnist_dir, 
     assert " done in " not in again.stdout and "..." not in again.stdout
 
 
+def test_report_budgets_train_whole_epochs_and_count_their_images(tmp_path, tiny_mnist_dir, default_slot_cache):
+    """--report-budgets trains the report's epochs over the whole training split (no
+    --steps-per-epoch), and the page counts the images those epochs saw (once it said 0)."""
+    args = [RESULTS, "--report-budgets", "--only", "vae_mlp_2d", "--samples", "400", "--root", tmp_path / "runs",
+            "--out", tmp_path / "docs", "--data-dir", tiny_mnist_dir]
+    run(args, env={"KERAS_GEN_CACHE": str(default_slot_cache)}, check=True, timeout=900)
+    config = json.loads((tmp_path / "runs" / "vae_mlp_2d" / "config.json").read_text())
+    assert config["epochs"] == 5 and config["steps_per_epoch"] is None and config["time_limit"] is None  # Ali's 5 epochs
+    (row,) = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]
+    assert len(row["curve"]) == 5 and row["images_seen"] == 5 * (1024 // 128) * 128  # 8 whole batches an epoch
+    assert "its report's number of epochs" in (tmp_path / "docs" / "README.md").read_text()
+
+
 @pytest.mark.skipif(not FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist (.ci/run does)")
 def test_results_on_fashion_mnist_is_the_zoo_alone(tmp_path):
     """--dataset fashion_mnist trains zoo jobs on Fashion-MNIST (the claims are MNIST's) and writes
