@@ -346,6 +346,31 @@ def test_read_tf_config_names_the_problem():
             read_tf_config({"TF_CONFIG": text})
 
 
+def test_a_lost_worker_is_named_even_when_tensorflow_does_not(tmp_path):
+    """On a loaded machine a collective can abort before the coordination service names the dead
+    task ("Graph execution error:" and a stack, nothing more): the peer whose port no longer
+    answers is named instead (real sockets: one listening, one closed)."""
+    from keras_gen.training.distributed import lost_worker
+
+    with socket.socket() as alive, socket.socket() as closed:
+        alive.bind(("127.0.0.1", 0))
+        alive.listen(1)
+        closed.bind(("127.0.0.1", 0))
+        gone_port = closed.getsockname()[1]
+        closed.close()  # nothing listens there now: connection refused, as for a killed worker
+        me = ["127.0.0.1:1", f"127.0.0.1:{alive.getsockname()[1]}", f"127.0.0.1:{gone_port}"]
+        environ = {"TF_CONFIG": json.dumps({"cluster": {"worker": me}, "task": {"type": "worker", "index": 0}})}
+        bare = RuntimeError("Graph execution error:\n\nDetected at node StatefulPartitionedCall defined at:\n"
+                            "  File \"train.py\", line 9\nCollective ops is aborted by: task unavailable")
+        line = str(lost_worker(bare, tmp_path, environ))
+        assert "(/job:worker/replica:0/task:2 (connection refused) stopped answering)" in line, line
+        assert "task:1" not in line and "no epoch completed" in line and "restart every worker" in line
+        # TensorFlow's own line naming the task wins; without TF_CONFIG, the message's most telling line.
+        named = RuntimeError("Graph execution error:\n/job:worker/replica:0/task:1\nheartbeat timeout")
+        assert "(/job:worker/replica:0/task:1 stopped answering)" in str(lost_worker(named, tmp_path, environ))
+        assert "(Collective ops is aborted by: task unavailable)" in str(lost_worker(bare, tmp_path, {}))
+
+
 # ----------------------------------------------------------------------------- the version guard
 def test_the_keras_workaround_is_guarded_by_version(monkeypatch):
     from keras_gen.families import base

@@ -32,6 +32,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -304,18 +305,43 @@ def check_same_start(strategy, run_dir: Path | None) -> None:
                         "the same --run-dir")
 
 
-def lost_worker(err: Exception, run_dir: Path) -> UserError:
+def lost_worker(err: Exception, run_dir: Path, environ=None) -> UserError:
     """The one line a worker prints when a peer stopped answering during training (TensorFlow's
     coordination service notices a dead worker within seconds and aborts every collective)."""
     from keras_gen.rundir.checkpoints import latest_checkpoint
 
     latest = latest_checkpoint(Path(run_dir) / "checkpoints")
     where = f"the last complete checkpoint is epoch {latest['epoch']}" if latest else "no epoch completed"
+    return UserError(f"--strategy multiworker: a worker was lost ({_lost_reason(err, environ)}); {where} of "
+                     f"{run_dir}: restart every worker with the same command (and --run-dir) to continue from it")
+
+
+def _lost_reason(err: Exception, environ=None) -> str:
+    """Which peer is gone. TensorFlow's error names it on a line of its own when the coordination
+    service saw it miss heartbeats; on a loaded machine a collective may abort first, with only
+    "Graph execution error:" and, at most, a task named in passing. Then a peer whose port no longer
+    accepts connections is the one (a killed worker's server is gone), and failing that the task
+    the message mentions that is not this one."""
     lines = [line.strip() for line in str(getattr(err, "message", err)).splitlines() if line.strip()]
     unhealthy = next((line for line in lines if line.startswith("/job:")), None)
-    reason = f"{unhealthy} stopped answering" if unhealthy else (lines[0][:160] if lines else type(err).__name__)
-    return UserError(f"--strategy multiworker: a worker was lost ({reason}); {where} of {run_dir}: restart every "
-                     "worker with the same command (and --run-dir) to continue from it")
+    if unhealthy:
+        return f"{unhealthy} stopped answering"
+    try:
+        task = read_tf_config(environ)
+    except UserError:
+        task = None
+    if task is not None:
+        why = {f"/job:{kind}/replica:0/task:{i}": _answers(*_split_address(address, f"{kind} {i}"), 1.0)
+               for kind, i, address in task.peers}
+        gone = [f"{name} ({reason})" for name, reason in why.items() if reason]
+        if gone:
+            return f"{', '.join(gone)} stopped answering"
+        me = f"/job:{task.task_type}/replica:0/task:{task.task_index}"
+        named = [m for m in re.findall(r"/job:\w+/replica:\d+/task:\d+", "\n".join(lines)) if m != me]
+        if named:
+            return f"{named[0]} stopped answering"
+    telling = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node", "File "))]
+    return (telling[-1] if telling else lines[0] if lines else type(err).__name__)[:160]
 
 
 def weights_fingerprint(model) -> str:
