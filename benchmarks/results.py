@@ -108,8 +108,9 @@ def python() -> str:
 
 def train_command(job: Job, args, *, minutes: float, resume: bool) -> list[str]:
     run_dir = Path(args.root) / job.name
-    if resume:
-        return [python(), "train.py", "--resume", "--run-dir", str(run_dir), "--time-limit", f"{minutes:g}"]
+    if resume:  # a report budget's epochs are in its config.json; a time budget's limit is passed again
+        return [python(), "train.py", "--resume", "--run-dir", str(run_dir),
+                *([] if args.report_budgets else ["--time-limit", f"{minutes:g}"])]
     import models_zoo
 
     entry = models_zoo.get(job.model)
@@ -162,6 +163,18 @@ def trained_minutes(run_dir: Path) -> float:
     return training_seconds(run_dir / "history.csv") / 60
 
 
+def trained_enough(run_dir: Path, args, minutes: float) -> bool:
+    """Whether a started run reached its budget: its report's epochs (the last checkpoint's epoch
+    against config.json's) or ``minutes`` of training."""
+    if not args.report_budgets:
+        return trained_minutes(run_dir) >= minutes
+    from keras_gen.rundir.checkpoints import latest_checkpoint
+
+    last = latest_checkpoint(run_dir / "checkpoints")
+    epochs = json.loads((run_dir / "config.json").read_text())["epochs"]
+    return last is not None and int(last["epoch"]) >= int(epochs)
+
+
 def run_job(job: Job, args) -> None:
     run_dir = Path(args.root) / job.name
     minutes = job.minutes(args)
@@ -172,7 +185,7 @@ def run_job(job: Job, args) -> None:
             continue
         limit = minutes * stage / stages
         resume = (run_dir / "config.json").is_file()
-        if not resume or trained_minutes(run_dir) < limit:
+        if not resume or not trained_enough(run_dir, args, limit):
             run_logged(train_command(job, args, minutes=limit, resume=resume), run_dir.parent / f"{job.name}.log")
         if out.exists():
             shutil.rmtree(out)  # a killed evaluation's leftovers

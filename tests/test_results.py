@@ -4,7 +4,12 @@ docs/results page, and a second run that finds everything done."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,16 +50,36 @@ def test_results_trains_evaluates_renders_and_resumes(tmp_path, tiny_mnist_dir, 
     assert " done in " not in again.stdout and "..." not in again.stdout
 
 
-def test_report_budgets_train_whole_epochs_and_count_their_images(tmp_path, tiny_mnist_dir, default_slot_cache):
+def test_report_budgets_train_whole_epochs_resume_after_a_kill_and_count_their_images(
+        tmp_path, tiny_mnist_dir, default_slot_cache):
     """--report-budgets trains the report's epochs over the whole training split (no
-    --steps-per-epoch), and the page counts the images those epochs saw (once it said 0)."""
-    args = [RESULTS, "--report-budgets", "--only", "vae_mlp_2d", "--samples", "400", "--root", tmp_path / "runs",
-            "--out", tmp_path / "docs", "--data-dir", tiny_mnist_dir]
-    run(args, env={"KERAS_GEN_CACHE": str(default_slot_cache)}, check=True, timeout=900)
-    config = json.loads((tmp_path / "runs" / "vae_mlp_2d" / "config.json").read_text())
+    --steps-per-epoch); a driver killed mid-run continues to those epochs when started again (it
+    once took the 3-minute budget for done and evaluated a one-epoch model); the page counts the
+    images whole epochs saw (it once said 0)."""
+    # --minutes is beside the point with --report-budgets; tiny, it makes any run look "done" by time.
+    args = [RESULTS, "--report-budgets", "--minutes", "0.001", "--only", "vae_mlp_2d", "--samples", "400",
+            "--root", tmp_path / "runs", "--out", tmp_path / "docs", "--data-dir", tiny_mnist_dir]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_GEN_CACHE": str(default_slot_cache)}
+    run_dir = tmp_path / "runs" / "vae_mlp_2d"
+    driver = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not (run_dir / "checkpoints" / "epoch-0002.json").is_file():
+            assert driver.poll() is None and time.monotonic() < deadline, "no second epoch"
+            time.sleep(0.05)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and its training process, as a lost session would
+        driver.wait()
+    assert not (tmp_path / "docs" / "results.json").exists()
+    again = run(args, env={"KERAS_GEN_CACHE": str(default_slot_cache)}, check=True, timeout=900)
+    assert again.stdout.count(" done in ") == 1, again.stdout
+    assert "resuming from epoch" in (tmp_path / "runs" / "vae_mlp_2d.log").read_text()
+    config = json.loads((run_dir / "config.json").read_text())
     assert config["epochs"] == 5 and config["steps_per_epoch"] is None and config["time_limit"] is None  # Ali's 5 epochs
     (row,) = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]
-    assert len(row["curve"]) == 5 and row["images_seen"] == 5 * (1024 // 128) * 128  # 8 whole batches an epoch
+    assert [p["epoch"] for p in row["curve"]] == [1, 2, 3, 4, 5]
+    assert row["images_seen"] == 5 * (1024 // 128) * 128  # 8 whole batches an epoch
     assert "its report's number of epochs" in (tmp_path / "docs" / "README.md").read_text()
 
 
