@@ -363,7 +363,7 @@ def test_a_lost_worker_is_named_even_when_tensorflow_does_not(tmp_path):
         bare = RuntimeError("Graph execution error:\n\nDetected at node StatefulPartitionedCall defined at:\n"
                             "  File \"train.py\", line 9\nCollective ops is aborted by: task unavailable")
         line = str(lost_worker(bare, tmp_path, environ))
-        assert "(/job:worker/replica:0/task:2 (connection refused) stopped answering)" in line, line
+        assert "(/job:worker/replica:0/task:2 stopped answering (connection refused))" in line, line
         assert "task:1" not in line and "no epoch completed" in line and "restart every worker" in line
         # TensorFlow's own line naming the task wins; without TF_CONFIG, the message's most telling line.
         named = RuntimeError("Graph execution error:\n/job:worker/replica:0/task:1\nheartbeat timeout")

@@ -333,9 +333,9 @@ def _lost_reason(err: Exception, environ=None) -> str:
     if task is not None:
         why = {f"/job:{kind}/replica:0/task:{i}": _answers(*_split_address(address, f"{kind} {i}"), 1.0)
                for kind, i, address in task.peers}
-        gone = [f"{name} ({reason})" for name, reason in why.items() if reason]
+        gone = [f"{name} stopped answering ({reason})" for name, reason in why.items() if reason]
         if gone:
-            return f"{', '.join(gone)} stopped answering"
+            return ", ".join(gone)
         me = f"/job:{task.task_type}/replica:0/task:{task.task_index}"
         named = [m for m in re.findall(r"/job:\w+/replica:\d+/task:\d+", "\n".join(lines)) if m != me]
         if named:
