@@ -89,34 +89,39 @@ def test_report_budgets_train_whole_epochs_resume_after_a_kill_and_count_their_i
 def test_inception_column_is_added_to_finished_runs_without_retraining(tmp_path, tiny_mnist_dir, default_slot_cache):
     """--inception-images on a finished run adds the standard FID network's evaluation beside the
     domain classifier's (a GPU host's rerun): no training, the domain figures kept, a column and
-    its real-vs-real floor on the page; another image count is redone, the same one is not."""
-    base = [RESULTS, "--only", "vae_mlp_2d", "--minutes", "0.04", "--samples", "400",
-            "--root", tmp_path / "runs", "--out", tmp_path / "docs", "--data-dir", tiny_mnist_dir]
+    its real-vs-real floor on the page, a dash for a run without it; another image count is
+    redone, the same one is not."""
+    common = ["--minutes", "0.04", "--samples", "400", "--root", tmp_path / "runs", "--out", tmp_path / "docs",
+              "--data-dir", tiny_mnist_dir]
     env = {"KERAS_GEN_CACHE": str(default_slot_cache)}
-    run(base, env=env, check=True, timeout=900)
+    run([RESULTS, "--only", "vae_mlp_2d,vae_mlp", *common], env=env, check=True, timeout=900)
+    base = [RESULTS, "--only", "vae_mlp_2d", *common]
     log = tmp_path / "runs" / "vae_mlp_2d.log"
     trained = log.read_text().count("train.py")
-    domain = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"][0]["figures"]
+    rows = {r["job"]: r for r in json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]}
     assert "Inception FID / KID" not in (tmp_path / "docs" / "README.md").read_text()
 
     added = run([*base, "--inception-images", "24"], env=env, check=True, timeout=900)
     assert added.stdout.count(" done in ") == 1, added.stdout
     assert log.read_text().count("train.py") == trained  # evaluated, not trained again
-    (row,) = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]
-    assert row["figures"] == domain and row["extractor"].startswith("domain-classifier/mnist")
+    rows_now = {r["job"]: r for r in json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]}
+    row = rows_now["vae_mlp_2d"]
+    assert row["figures"] == rows["vae_mlp_2d"]["figures"] and row["extractor"].startswith("domain-classifier/mnist")
+    assert rows_now["vae_mlp"]["inception"] is None  # not asked for: its cell is a dash
     inception = row["inception"]
     assert inception["images"] == 24 and inception["extractor"].startswith("fid-inception")
     assert inception["figures"]["fid"] > inception["floors"]["fid"] > 0  # a 2-second VAE against real digits
     page = (tmp_path / "docs" / "README.md").read_text()
     assert "Inception FID / KID |" in page and "on 24 samples against as many test images" in page
     assert f"| {inception['floors']['fid']:.3g} / " in page  # the floor row's cell
+    assert next(line for line in page.splitlines() if line.startswith("| [`vae_mlp`]")).endswith("| – |")
     assert "--extractor fid-inception --samples 24" in (tmp_path / "docs" / "commands.md").read_text()
 
     assert " done in " not in run([*base, "--inception-images", "24"], env=env, check=True, timeout=300).stdout
     recount = run([*base, "--inception-images", "30"], env=env, check=True, timeout=900)
     assert recount.stdout.count(" done in ") == 1
-    (row,) = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]
-    assert row["inception"]["images"] == 30
+    rows_now = {r["job"]: r for r in json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]}
+    assert rows_now["vae_mlp_2d"]["inception"]["images"] == 30
 
 
 def test_too_few_inception_images_is_a_one_line_error(tmp_path):
