@@ -34,6 +34,8 @@ def fig(row: dict, key: str):
 
 def share(holds: int, pairs: int) -> str:
     """A verdict over several GAN/VAE pairs."""
+    if pairs == 1:
+        return f"**{'holds' if holds else 'does not hold'}** in the one pair"
     if holds == pairs:
         return f"**holds** in all {pairs} pairs"
     if holds == 0:
