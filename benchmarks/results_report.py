@@ -299,8 +299,7 @@ def inception_cell(inception: dict | None, which: str) -> str:
     if not inception:  # a row whose run has no evaluation with the standard network (yet)
         return "–"
     values = inception[which]
-    cell = f"{fmt(values.get('fid'))} / {fmt(values.get('kid'))}"
-    return cell if which == "floors" else f"{cell} ({inception['images']:,})"
+    return f"{fmt(values.get('fid'))} / {fmt(values.get('kid'))} ({inception['images']:,})"
 
 
 def command(row: dict) -> str:
@@ -360,7 +359,8 @@ def render(rows: list[dict], args, machine: dict) -> None:
         lines.append(f"| real test vs train | | | | | | {fmt(floors.get('fid'))} | {fmt(floors.get('kid'))} | "
                      f"{fmt(floors.get('precision'), 2)} | {fmt(floors.get('recall'), 2)} | {fmt(floors.get('classes_covered'))} | "
                      f"{fmt(floors.get('sharpness'), 2)} | | |"
-                     + (f" {inception_cell(standard[0]['inception'], 'floors')} |" if standard else ""))
+                     + (" " + "; ".join(inception_cell(i, "floors") for i in {  # one floor per image count
+                         r["inception"]["images"]: r["inception"] for r in standard}.values()) + " |" if standard else ""))
         lines += ["", "Sample grids (64 fixed seeds, the run's last checkpoint; conditional models one class per column "
                   "order):", "", "| | | |", "|---|---|---|"]
         cells = [f"`{r['model']}` FID {fmt(fig(r, 'fid'))}<br>![{r['model']}](grids/{r['job']}.png)" for r in zoo]

@@ -113,7 +113,8 @@ def test_inception_column_is_added_to_finished_runs_without_retraining(tmp_path,
     assert inception["figures"]["fid"] > inception["floors"]["fid"] > 0  # a 2-second VAE against real digits
     page = (tmp_path / "docs" / "README.md").read_text()
     assert "Inception FID / KID |" in page and "on 24 samples against as many test images" in page
-    assert f"| {inception['floors']['fid']:.3g} / " in page  # the floor row's cell
+    floor_row = next(line for line in page.splitlines() if line.startswith("| real test vs train"))
+    assert f"| {inception['floors']['fid']:.3g} / " in floor_row and floor_row.endswith(" (24) |")
     assert next(line for line in page.splitlines() if line.startswith("| [`vae_mlp`]")).endswith("| – |")
     assert "--extractor fid-inception --samples 24" in (tmp_path / "docs" / "commands.md").read_text()
 
