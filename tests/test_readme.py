@@ -96,3 +96,42 @@ def test_the_headline_command_without_data_fails_in_one_line_and_downloads_nothi
                                  "--data-dir", "--download")
     assert len(line) < 400
     assert not (tmp_path / "tensorflow_datasets").exists() and not (tmp_path / "runs").exists()
+
+
+def results_rows(page: str) -> dict[str, dict]:
+    """The zoo rows of a committed docs/results page's results.json, by model."""
+    import json
+
+    rows = json.loads((REPO / "docs" / "results" / page / "results.json").read_text())["rows"]
+    return {r["model"]: r for r in rows if r["group"] == "zoo"}
+
+
+def three_figures(value: float) -> str:
+    """As the results pages print a figure (benchmarks/results_report.fmt)."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def test_the_readme_results_tables_are_the_committed_results():
+    """The README's two zoo tables quote docs/results and docs/results/report_budgets: a rerun that
+    changes a figure must change the README too, or this fails."""
+    minutes, budgets = results_rows("."), results_rows("report_budgets")
+    section = README.split("### What the zoo reaches", 1)[1].split("\n## ", 1)[0]
+    checked = 0
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        name = re.fullmatch(r"`(\w+)`", cells[0]) if len(cells) >= 6 else None
+        if not name or name[1] not in minutes:
+            continue
+        model = name[1]
+        if cells[1] in ("gan", "vae"):  # the 3-minute table: model | family | images seen | FID | p / r | classes
+            assert cells[3] == three_figures(minutes[model]["figures"]["fid"]), line
+            assert cells[5] == three_figures(minutes[model]["figures"]["classes_covered"]), line
+        else:  # the report-budgets table: model | epochs | time | **FID** (3-minute FID) | recall | classes
+            row = budgets[model]
+            assert cells[1].startswith(f"{round(row['epochs_of_data'])} "), line
+            assert cells[3].replace("*", "") == (f"{three_figures(row['figures']['fid'])} "
+                                                 f"({three_figures(minutes[model]['figures']['fid'])})"), line
+            assert cells[4] == f"{row['figures']['recall']:.2g}", line
+            assert cells[5] == three_figures(row["figures"]["classes_covered"]), line
+        checked += 1
+    assert checked == len(minutes) + len(budgets), checked  # every row of both tables was read
