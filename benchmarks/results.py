@@ -139,22 +139,17 @@ def train_command(job: Job, args, *, minutes: float, resume: bool) -> list[str]:
     return cmd
 
 
-def evaluate_command(job: Job, args, out: Path) -> list[str]:
-    cmd = [str(Path(python()).parent / "keras-gen"), "evaluate", str(Path(args.root) / job.name),
-           "--samples", str(args.samples), "--out", str(out), "--iwae-k", "16", "--likelihood-images", "500",
-           "--kid-subset-size", str(min(1000, args.samples // 2))]
-    return cmd
-
-
-def inception_command(job: Job, args, out: Path) -> list[str]:
-    """The standard FID network's figures (``--extractor fid-inception``) on ``--inception-images``
-    samples against as many test (and, for the floor, training) images: a second evaluation beside
-    the domain classifier's, so a row keeps its classes covered and gains a figure that stands
-    beside published Inception FIDs. The VAE likelihood is the domain evaluation's: one image here."""
-    n = args.inception_images
+def evaluate_command(job: Job, args, out: Path, *, inception: bool = False) -> list[str]:
+    """``keras-gen evaluate`` on the run's last checkpoint: with the domain classifier on ``--samples``,
+    or (``inception``) with the standard FID network (``--extractor fid-inception``) on
+    ``--inception-images`` samples against as many test (and, for the floor, training) images, a
+    second evaluation beside the first, so a row keeps its classes covered and gains a figure that
+    stands beside published Inception FIDs; its VAE likelihood is the first's (one image here)."""
+    n = args.inception_images if inception else args.samples
+    options = (["--extractor", "fid-inception", "--iwae-k", "1", "--likelihood-images", "1"] if inception
+               else ["--iwae-k", "16", "--likelihood-images", "500"])
     return [str(Path(python()).parent / "keras-gen"), "evaluate", str(Path(args.root) / job.name),
-            "--extractor", "fid-inception", "--samples", str(n), "--out", str(out), "--iwae-k", "1",
-            "--likelihood-images", "1", "--kid-subset-size", str(min(1000, n // 2))]
+            "--samples", str(n), "--out", str(out), *options, "--kid-subset-size", str(min(1000, n // 2))]
 
 
 def run_logged(cmd: list[str], log: Path) -> None:
@@ -205,7 +200,7 @@ def run_job(job: Job, args) -> None:
         out = run_dir / INCEPTION_EVAL
         if out.exists():
             shutil.rmtree(out)  # a killed evaluation's leftovers, or one on another number of images
-        run_logged(inception_command(job, args, out), run_dir.parent / f"{job.name}.log")
+        run_logged(evaluate_command(job, args, out, inception=True), run_dir.parent / f"{job.name}.log")
 
 
 INCEPTION_EVAL = "final_eval_inception"
@@ -228,6 +223,11 @@ def job_done(job: Job, args) -> bool:
 
 
 # --------------------------------------------------------------------------- collecting
+def metric_values(evaluation: dict, field: str) -> dict:
+    """``{metric: its "value" (or "floor")}`` from a ``keras-gen evaluate`` metrics.json."""
+    return {k: v.get(field) for k, v in evaluation["metrics"].items()}
+
+
 def read_job(job: Job, args) -> dict | None:
     """The job's row: config, final figures, FID curve; None while it is not finished."""
     from keras_gen.rundir.checkpoints import latest_checkpoint
@@ -239,8 +239,7 @@ def read_job(job: Job, args) -> dict | None:
         return None
     config = json.loads((run_dir / "config.json").read_text())
     evaluation = json.loads(final.read_text())
-    figures = {k: v.get("value") for k, v in evaluation["metrics"].items()}
-    floors = {k: v.get("floor") for k, v in evaluation["metrics"].items()}
+    figures, floors = metric_values(evaluation, "value"), metric_values(evaluation, "floor")
     import models_zoo
 
     entry = models_zoo.get(job.model)
@@ -270,8 +269,7 @@ def read_job(job: Job, args) -> dict | None:
     if (run_dir / INCEPTION_EVAL / "metrics.json").is_file():
         data = json.loads((run_dir / INCEPTION_EVAL / "metrics.json").read_text())
         inception = {"images": data["settings"]["samples"], "extractor": data["extractor"].get("extractor"),
-                     "figures": {k: v.get("value") for k, v in data["metrics"].items()},
-                     "floors": {k: v.get("floor") for k, v in data["metrics"].items()}}
+                     "figures": metric_values(data, "value"), "floors": metric_values(data, "floor")}
     return {"job": job.name, "model": job.model, "group": job.group, "seed": job.seed, "variant": job.variant,
             "family": entry.family, "report": f"{entry.report}, {entry.section}",
             "options": dict(job.options), "latent_dim": config.get("latent_dim"),

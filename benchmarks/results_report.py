@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import statistics
 from pathlib import Path
+
+from keras_gen.utils.fileio import atomic_path, write_text
 
 # The study reports' own GAN/VAE pairs (models_zoo cites each builder's section).
 PAIRS = {"Ali (001)": ("dcgan_32", "vae_mlp_2d"), "Ponnuru (000)": ("mlp_gan", "vae_mlp"),
@@ -254,10 +255,9 @@ def plot_curves(rows: list[dict], path: Path, dataset: str = "MNIST") -> None:
     fig_.legend(handles, labels, fontsize=8, loc="center right")  # outside the axes: no curve hidden
     fig_.suptitle(f"The zoo on {dataset}: FID during training (solid GANs, dashed VAEs)")
     fig_.tight_layout(rect=(0, 0, 0.86, 1))
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig_.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig_.savefig(tmp, dpi=110)
     plt.close(fig_)
-    tmp.replace(path)
 
 
 # --------------------------------------------------------------------------- the page
@@ -315,14 +315,13 @@ def render(rows: list[dict], args, machine: dict) -> None:
     (out / "grids").mkdir(parents=True, exist_ok=True)
     for r in rows:
         if Path(r["grid"]).is_file():
-            tmp = out / "grids" / f".{r['job']}.{os.getpid()}.tmp.png"
-            shutil.copyfile(r["grid"], tmp)
-            tmp.replace(out / "grids" / f"{r['job']}.png")
+            with atomic_path(out / "grids" / f"{r['job']}.png") as tmp:
+                shutil.copyfile(r["grid"], tmp)
     found = claims(rows)
     ranked = demo_choice([r for r in rows if r["group"] == "claims"], args.claim_minutes)
     demo = {k: ranked[0]["rows"][0][k] for k in ("model", "variant", "latent_dim", "options")} if ranked else None
-    write_atomic(out / "results.json", json.dumps({"machine": machine, "rows": rows, "claims": found, "demo": demo},
-                                                  indent=1) + "\n")
+    write_text(out / "results.json", json.dumps({"machine": machine, "rows": rows, "claims": found, "demo": demo},
+                                                indent=1) + "\n")
     zoo = [r for r in rows if r["group"] == "zoo"]
     dataset = DATASET_NAMES.get(getattr(args, "dataset", "mnist"), "MNIST")
     if zoo:
@@ -410,18 +409,11 @@ def render(rows: list[dict], args, machine: dict) -> None:
                                            f"{'s' if g['seeds'] > 1 else ''})" for g in ranked[:5]) +
                   f". `make demo` trains the first, **`{best['model']}` ({best['variant']})**; its grid:", "",
                   f"![demo](grids/{shown['job']}.png)", ""]
-    write_atomic(out / "README.md", "\n".join(lines))
+    write_text(out / "README.md", "\n".join(lines))
     cmds = ["# The commands behind docs/results", "", "Each job: `train.py` as below (the run directory under "
             f"`{args.root}/`), then `keras-gen evaluate RUN --samples {args.samples} --iwae-k 16 --likelihood-images 500`"
             + "".join(f"; with an Inception column on {n:,} images, also `keras-gen evaluate RUN --extractor fid-inception "
                       f"--samples {n} --out RUN/final_eval_inception --kid-subset-size {min(1000, n // 2)}`"
                       for n in sorted({r["inception"]["images"] for r in rows if r.get("inception")})) + ".", ""]
     cmds += [f"* `{r['job']}` (seed {r['seed']}): `{command(r)}`" for r in rows]
-    write_atomic(out / "commands.md", "\n".join(cmds) + "\n")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Temp name, then rename: a reader (or a second driver rendering the same page) never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text(out / "commands.md", "\n".join(cmds) + "\n")
