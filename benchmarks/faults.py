@@ -48,7 +48,7 @@ def main() -> int:
         run_dir, root = tmp / "run", tmp / "saved_models"
         result = kill_and_resume(["--model", "vae_mlp_2d", "--data-dir", str(data), "--epochs", str(epochs),
                                   "--batch-size", "16", "--steps-per-execution", "1"], run_dir, root,
-                                 kills=args.kills, seed=args.seed, cwd=tmp, max_delay=20.0, timeout=3600)
+                                 kills=args.kills, total_steps=epochs * steps, seed=args.seed, cwd=tmp, timeout=3600)
         attempts = result["attempts"]
         latest = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
         history = (run_dir / "history.csv").read_text().splitlines()[1:]
@@ -56,7 +56,7 @@ def main() -> int:
         versions = sorted(p.name for p in (root / "vae_mlp_2d_mnist").iterdir() if not p.name.startswith("."))
         plans = [a["plan"] for a in attempts if a["killed"]]
         print(f"random kills: {result['kills']} SIGKILLs ({plans.count('checkpoint')} during a checkpoint write, "
-              f"{plans.count('export')} during the export, {plans.count('random')} at random moments), "
+              f"{plans.count('export')} during the export, {plans.count('random')} at random steps), "
               f"{len(attempts)} processes, {time.time() - start:.0f} s")
         print(f"  final run exit status {attempts[-1]['returncode']}; epochs {latest['epoch']}/{epochs}, "
               f"steps {latest['steps']}/{epochs * steps}, history rows {len(history)}/{epochs}, "

@@ -35,11 +35,32 @@ def _writing_export(export_root: Path) -> bool:
                                         for p in d.iterdir())
 
 
-def kill_and_resume(args: list[str], run_dir: Path, export_root: Path, *, kills: int, seed: int = 0,
-                    cwd: Path, max_delay: float = 25.0, timeout: float = 600.0) -> dict:
+def _steps_now(run_dir: Path, pid: int) -> int | None:
+    """The steps the process ``pid`` has trained, from its ``progress.json`` (None before it wrote one:
+    a file left by a killed predecessor names another pid)."""
+    try:
+        progress = json.loads((run_dir / "progress.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return progress["steps_trained"] if progress.get("pid") == pid else None
+
+
+def _latest_steps(run_dir: Path) -> int:
+    try:
+        return json.loads((run_dir / "checkpoints" / "latest.json").read_text())["steps"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def kill_and_resume(args: list[str], run_dir: Path, export_root: Path, *, kills: int, total_steps: int,
+                    seed: int = 0, cwd: Path, timeout: float = 600.0) -> dict:
     """Start ``train.py args --run-dir run_dir`` and SIGKILL it ``kills`` times, each restart with
-    ``--resume``; then let it finish. Kill moments: random delays, plus the first checkpoint
-    write and the export when they can be caught. Returns what happened, per attempt."""
+    ``--resume``; then let it finish. Kill moments come from the run's own progress, never from a
+    clock, so they mean the same on a laptop, a fast server or a GPU host: a random step between
+    the checkpoint resumed from and ``total_steps`` (read from the run's ``progress.json``), the
+    first checkpoint write (a ``.epoch-*`` temporary in checkpoints/), and the export (a
+    ``.staging-*`` version; also a random kill's moment once training is done). A checkpoint write too quick to be seen is taken at the next epoch's
+    step instead. Returns what happened, per attempt."""
     rng = random.Random(seed)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     attempts = []
@@ -51,20 +72,22 @@ def kill_and_resume(args: list[str], run_dir: Path, export_root: Path, *, kills:
         resume = ["--resume"] if (run_dir / "config.json").exists() else []
         command = [sys.executable, str(TRAIN), *args, "--run-dir", str(run_dir), "--export-dir", str(export_root),
                    *resume]
-        before = _latest_epoch(run_dir)
+        before, resumed_steps = _latest_epoch(run_dir), _latest_steps(run_dir)
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         plan = plans[attempt] if attempt < len(plans) else "finish"
-        killed_at, delay = None, rng.uniform(2.0, max_delay)
-        start = time.time()
+        if plan == "random" and resumed_steps >= total_steps:
+            plan = "export"  # training is done (a kill during the export): the export is what is left to hit
+        target = rng.randint(resumed_steps + 1, max(resumed_steps + 1, total_steps))  # a random kill's step
+        killed_at = None
         while proc.poll() is None and time.time() < deadline:
-            elapsed = time.time() - start
-            hit = (plan == "random" and elapsed >= delay) or \
+            steps = _steps_now(run_dir, proc.pid)
+            hit = (plan == "random" and steps is not None and steps >= target) or \
                   (plan == "checkpoint" and _writing_checkpoint(run_dir)) or \
                   (plan == "export" and _writing_export(export_root)) or \
-                  (plan in ("checkpoint", "export") and elapsed >= 3 * max_delay)  # missed it: kill anyway
+                  (plan == "checkpoint" and _latest_epoch(run_dir) > before + 1)  # missed one: kill after the next
             if hit:
                 proc.send_signal(signal.SIGKILL)
-                killed_at = f"{plan} at {elapsed:.1f} s"
+                killed_at = f"{plan} at step {steps}" if steps is not None else f"{plan} before the first step"
                 break
             time.sleep(0.005)
         out, err = proc.communicate(timeout=120)

@@ -97,13 +97,13 @@ def test_three_exports_at_once_each_get_a_version(trained_run, tmp_path):
 
 # ------------------------------------------------------------------ killed at any moment
 def test_random_kills_lose_nothing(tmp_path, tiny_mnist_dir):
-    """SIGKILL at random moments, mid-checkpoint and mid-export; each restart resumes. The step
+    """SIGKILL at random steps, mid-checkpoint and mid-export; each restart resumes. The step
     count and history continue exactly, at most the interrupted epoch is redone, the export loads."""
     run_dir, root = tmp_path / "run", tmp_path / "saved_models"
     epochs, steps_per_epoch = 6, 1024 // 16
     args = ["--model", "vae_mlp_2d", "--data-dir", str(tiny_mnist_dir), "--epochs", str(epochs), "--batch-size", "16",
             "--steps-per-execution", "1"]
-    result = kill_and_resume(args, run_dir, root, kills=5, seed=3, cwd=tmp_path, max_delay=14.0)
+    result = kill_and_resume(args, run_dir, root, kills=5, total_steps=epochs * steps_per_epoch, seed=3, cwd=tmp_path)
     attempts = result["attempts"]
     assert result["kills"] == 5, [a["killed"] for a in attempts]
     final = attempts[-1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -58,6 +59,34 @@ class Throughput(keras.callbacks.Callback):
             # Training steps only: validation and other callbacks' time is not throughput.
             logs["train_seconds"] = self._last - self._start
             logs["images_per_sec"] = self._steps * self.images_per_step / max(self._last - self._start, 1e-9)
+
+
+class Progress(keras.callbacks.Callback):
+    """Writes ``progress.json``: where the run is now (epoch, step within it, steps trained, the
+    images/s of the epoch so far, the writing process's pid), for ``watch cat``, a dashboard, or a
+    fault harness that kills the run at a chosen step. Rewritten atomically at most every
+    ``interval`` seconds (a rename costs about 0.5 ms, a step of the MLP models a few) and always
+    on an epoch's last step, so the final step of every epoch is recorded."""
+
+    def __init__(self, path: str | Path, *, images_per_step: int, interval: float = 0.5):
+        super().__init__()
+        self.path, self.images_per_step, self.interval = Path(path), images_per_step, interval
+        self._written = -math.inf
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._start = epoch, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        steps = (self.params or {}).get("steps")
+        step = batch + 1 if not steps else min(batch + 1, steps)
+        if now - self._written < self.interval and step != steps:
+            return
+        self._written = now
+        write_json(self.path, {"epoch": self._epoch + 1, "epochs": (self.params or {}).get("epochs"),
+                               "step": step, "steps_per_epoch": steps, "steps_trained": int(self.model.steps_trained),
+                               "images_per_sec": round(step * self.images_per_step / max(now - self._start, 1e-9), 1),
+                               "pid": os.getpid(), "time": time.time()})
 
 
 class TimeLimit(keras.callbacks.Callback):

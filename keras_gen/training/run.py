@@ -226,7 +226,8 @@ def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Pat
 def run_callbacks(run_dir: Path, config: RunConfig, source: Source, images_per_step: int, *,
                   used_seconds: float = 0.0, out=print) -> list:
     # First: a diverged step stops the run before any other callback records the broken epoch.
-    callbacks = [kg_callbacks.StopOnNonFinite(run_dir / "checkpoints"), kg_callbacks.Throughput(images_per_step)]
+    callbacks = [kg_callbacks.StopOnNonFinite(run_dir / "checkpoints"), kg_callbacks.Throughput(images_per_step),
+                 kg_callbacks.Progress(run_dir / "progress.json", images_per_step=images_per_step)]
     if config.time_limit:
         callbacks.append(kg_callbacks.TimeLimit(config.time_limit * 60, used_seconds))
     if config.eval_every:  # before the history and checkpoint callbacks, so they record the FID
