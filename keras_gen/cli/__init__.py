@@ -18,6 +18,7 @@ COMMANDS = {
     "export": ("keras_gen.cli.export", "main"),
     "evaluate": ("keras_gen.cli.evaluate", "main"),
     "compare": ("keras_gen.cli.compare", "main"),
+    "fid": ("keras_gen.cli.fid", "main"),
     "fid-weights": ("keras_gen.cli.fid_weights", "main"),
     "serve": ("keras_gen.cli.serve", "main"),
     "explore": ("keras_gen.cli.explore", "main"),

@@ -31,7 +31,8 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dc-k", type=positive_int, default=defaults.dc_k, help="k of density/coverage (default 5)")
     p.add_argument("--kid-subsets", type=positive_int, default=defaults.kid_subsets,
                    help="KID subsets (default 100)")
-    p.add_argument("--kid-subset-size", type=positive_int, help="KID subset size (default min(1000, samples))")
+    p.add_argument("--kid-subset-size", type=positive_int,
+                   help="KID subset size (default 1,000, or half the images below 2,000 so the subsets differ)")
     p.add_argument("--iwae-k", type=positive_int, default=defaults.iwae_k,
                    help="importance samples per image for the VAE likelihood bound (default 64)")
     p.add_argument("--likelihood-images", type=positive_int, default=defaults.likelihood_images,

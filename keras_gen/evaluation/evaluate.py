@@ -51,6 +51,7 @@ from keras_gen.evaluation.settings import (  # noqa: F401
 )
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import write_json
+from keras_gen.utils.progress import Progress
 
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
@@ -381,19 +382,28 @@ def likelihood_figures(subject: Subject, reference: Reference, settings: EvalSet
             "likelihood_note": "ELBO and IWAE need the decoder's likelihood: evaluate the run directory"}
 
 
+def sample_batches(subject: Subject, count: int, seed: int = 0):
+    """``(images in [0, 1], labels or None)`` batches of ``SAMPLE_BATCH``: ``count`` samples from
+    seeds ``seed * 2**20 + i`` (labels cycling through the classes for conditional models), with
+    a progress bar. NaN or infinite pixels are a UserError."""
+    seeds = ((np.arange(count, dtype=np.int64) + seed * MAX_SAMPLES) % (2**31 - 1)).astype(np.int32)
+    labels = (np.arange(count) % subject.num_classes).astype(np.int32) if subject.num_classes else None
+    with Progress(count, f"sampling {subject.name}") as bar:
+        for i in range(0, count, SAMPLE_BATCH):
+            part_labels = None if labels is None else labels[i:i + SAMPLE_BATCH]
+            images = np.asarray(subject.sample(seeds[i:i + SAMPLE_BATCH], part_labels), np.float32)
+            if not np.all(np.isfinite(images)):
+                raise UserError(f"{subject.name} generates NaN or infinite pixels; its training diverged: evaluate an "
+                                "earlier --checkpoint")
+            bar.update(len(images))
+            yield images, part_labels
+
+
 def draw_samples(subject: Subject, settings: EvalSettings) -> tuple[np.ndarray, np.ndarray | None]:
-    """``settings.samples`` images in [0, 1] from seeds ``seed * 2**20 + i`` (labels cycling
-    through the classes for conditional models), ``SAMPLE_BATCH`` at a time."""
-    seeds = (np.arange(settings.samples, dtype=np.int64) + settings.seed * MAX_SAMPLES) % (2**31 - 1)
-    seeds = seeds.astype(np.int32)
-    labels = (np.arange(settings.samples) % subject.num_classes).astype(np.int32) if subject.num_classes else None
-    parts = [subject.sample(seeds[i:i + SAMPLE_BATCH], None if labels is None else labels[i:i + SAMPLE_BATCH])
-             for i in range(0, len(seeds), SAMPLE_BATCH)]
-    images = np.concatenate(parts).astype(np.float32)
-    if not np.all(np.isfinite(images)):
-        raise UserError(f"{subject.name} generates NaN or infinite pixels; its training diverged: evaluate an "
-                        "earlier --checkpoint")
-    return images, labels
+    """``settings.samples`` images in [0, 1] and their labels (see :func:`sample_batches`)."""
+    parts = list(sample_batches(subject, settings.samples, settings.seed))
+    labels = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+    return np.concatenate([p[0] for p in parts]), labels
 
 
 def evaluate(subject: Subject, settings: EvalSettings, *, data_dir=None, train_extractor: bool = True,
@@ -415,14 +425,14 @@ def evaluate(subject: Subject, settings: EvalSettings, *, data_dir=None, train_e
     seconds["reference"] = time.perf_counter() - start
 
     clock = time.perf_counter()
-    log(f"sampling {settings.samples} images from {subject.name}")
     images, _ = draw_samples(subject, settings)
     seconds["sampling"] = time.perf_counter() - clock
     clock = time.perf_counter()
     n_features = len(reference.test["features"]) if evaluator.kind == "fid-inception" else len(images)
     if n_features < len(images):
         log(f"features of {n_features} of the {len(images)} samples (--fid-images)")
-    features, probs = evaluator.features_and_probs(images[:n_features])  # i.i.d. seeds: the first n are a random n
+    features, probs = evaluator.features_and_probs(  # i.i.d. seeds: the first n are a random n
+        images[:n_features], progress=f"{evaluator.name} features of {subject.name}'s samples")
     seconds["features"] = time.perf_counter() - clock
     clock = time.perf_counter()
     figures = sample_figures(reference.test, {"features": features, "probs": probs, "images": images},

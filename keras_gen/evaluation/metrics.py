@@ -151,14 +151,17 @@ def mmd2_unbiased(x, y) -> float:
     return float(within - 2.0 * k_xy.mean())
 
 
-def kernel_distance(a, b, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kernel_distance(a, b, *, subsets: int = 100, subset_size: int = 1000,
+                    seed: int = 0) -> tuple[float, float | None]:
     """Kernel distance, KID (Binkowski et al. 2018, "Demystifying MMD GANs", ICLR): the unbiased
     MMD² with kernel ``k(x, y) = (x.y / d + 1)^3``, averaged over ``subsets`` random pairs of
     subsets of ``subset_size`` samples (drawn without replacement within a subset).
 
-    Returns ``(mean, std)`` over the subsets (``std`` with ddof 0, as the reference code).
-    Unbiased: two samples of one distribution give values centred on 0 (single subsets can be
-    negative). Needs at least ``subset_size`` samples in each set.
+    Returns ``(mean, std)`` over the subsets (``std`` with ddof 0, as the reference code), with
+    ``std`` None when ``subset_size`` is each whole set: every subset is then the same, so the
+    spread is not measured (the mean is the full sets' MMD²). Unbiased: two samples of one
+    distribution give values centred on 0 (single subsets can be negative). Needs at least
+    ``subset_size`` samples in each set.
     """
     a = _features(a, "first feature set", min_rows=1)
     b = _features(b, "second feature set", min_rows=1)
@@ -173,6 +176,8 @@ def kernel_distance(a, b, *, subsets: int = 100, subset_size: int = 1000, seed: 
             f"kernel_distance: subset_size={subset_size} needs at least {subset_size} samples in each set, got "
             f"{len(a)} and {len(b)}; pass more samples or subset_size <= {smallest}"
         )
+    if subset_size >= max(len(a), len(b)):  # one subset is all there is: no spread to measure
+        return mmd2_unbiased(a, b), None
     rng = np.random.default_rng(seed)
     values = np.empty(int(subsets))
     for i in range(int(subsets)):

@@ -72,6 +72,12 @@ METRIC = {m.key: m for m in METRICS}
 
 
 # --------------------------------------------------------------------------- settings
+def kid_subset_size(n: int) -> int:
+    """KID's default subset size for ``n`` images: 1,000 (Binkowski et al. 2018), or half of ``n``
+    below 2,000: subsets of all ``n`` images would all be the same one, and measure no spread."""
+    return min(1000, max(2, n // 2))
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalSettings:
     """What an evaluation computes; two evaluations with equal settings give comparable figures."""
@@ -82,7 +88,7 @@ class EvalSettings:
     pr_k: int = 3
     dc_k: int = 5
     kid_subsets: int = 100
-    kid_subset_size: int | None = None  # None: min(1000, samples)
+    kid_subset_size: int | None = None  # None: kid_subset_size(feature samples)
     iwae_k: int = 64
     likelihood_images: int = 1000
     # fid-inception only: how many of the samples (and as many test and training images) go through
@@ -104,8 +110,8 @@ class EvalSettings:
                 raise UserError(f"--fid-images applies to --extractor fid-inception, not {self.extractor}; "
                                 "drop it or pass --extractor fid-inception")
         n, what = self.feature_samples, ("--samples" if self.feature_samples == self.samples else "--fid-images")
-        if self.kid_subset_size is None:
-            object.__setattr__(self, "kid_subset_size", min(1000, n))
+        if self.kid_subset_size is None:  # half the samples below 2,000, so subsets differ and KID has a spread
+            object.__setattr__(self, "kid_subset_size", kid_subset_size(n))
         if self.kid_subset_size < 2:
             raise UserError(f"--kid-subset-size must be at least 2, got {self.kid_subset_size}")
         if self.kid_subset_size > n:
