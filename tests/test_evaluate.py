@@ -258,3 +258,29 @@ def test_extractor_dataset_mismatch_from_the_command_line(runs, tmp_path, defaul
     (export / "assets" / "keras_gen.json").write_text(json.dumps(meta))
     proc = run([*CLI, "evaluate", export, *SMALL], cwd=tmp_path, env=env_for(default_slot_cache))
     assert_one_line_error(proc, "128x128x3", "28x28x1", "--extractor inception")
+
+
+def test_each_extractor_keeps_its_own_evaluation(tmp_path):
+    """A domain evaluation must not replace a standard-Inception one (hours of CPU at full size)."""
+    from keras_gen.evaluation.evaluate import EvalSettings, RunSubject
+
+    subject = RunSubject.__new__(RunSubject)
+    subject.path = tmp_path
+    names = {subject.default_out(s).name for s in (
+        EvalSettings(), EvalSettings(samples=200), EvalSettings(extractor="inception"),
+        EvalSettings(extractor="fid-inception", fid_images=1000), EvalSettings(extractor="fid-inception"))}
+    assert names == {"evaluation", "evaluation-inception", "evaluation-fid-inception-1000",
+                     "evaluation-fid-inception-10000"}
+
+
+def test_seconds_per_epoch_is_compared_only_between_equal_epochs():
+    from keras_gen.evaluation.compare import verdict
+    from keras_gen.evaluation.settings import METRIC
+
+    def row(name, seconds, images):
+        return {"name": name, "entry": {"value": seconds, "images_per_epoch": images}}
+
+    spec = METRIC["seconds_per_epoch"]
+    unequal = verdict(spec, [row("a", 2.0, 6_000), row("b", 43.0, 60_000)])  # was "a wins, 21.50x lower"
+    assert unequal["winner"] is None and "not comparable" in unequal["text"] and "6,000" in unequal["text"]
+    assert verdict(spec, [row("a", 2.0, 60_000), row("b", 43.0, 60_032)])["winner"] == "a"

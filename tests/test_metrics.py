@@ -133,11 +133,21 @@ def test_kernel_distance_matches_the_loop_reference():
     x, y = rng.normal(size=(30, 5)), rng.normal(loc=0.5, size=(30, 5))
     expected = reference_mmd2(x, y)
     assert metrics.mmd2_unbiased(x, y) == pytest.approx(expected, rel=1e-9)
-    # Subsets as large as the sets are permutations of them: every subset gives the full-set value.
+    # Subsets as large as the sets are the sets: the full-set value, and no spread measured (not ± 0).
     mean, std = metrics.kernel_distance(x, y, subsets=5, subset_size=30)
-    assert mean == pytest.approx(expected, rel=1e-9) and std == pytest.approx(0.0, abs=1e-12)
+    assert mean == pytest.approx(expected, rel=1e-9) and std is None
     mean, std = metrics.kernel_distance(x, y, subsets=20, subset_size=10, seed=4)
     assert std > 0 and metrics.kernel_distance(x, y, subsets=20, subset_size=10, seed=4) == (mean, std)
+
+
+def test_kid_subset_size_leaves_a_spread_to_measure():
+    from keras_gen.evaluation.settings import EvalSettings, kid_subset_size
+
+    assert [kid_subset_size(n) for n in (200, 1000, 1999, 2000, 10_000)] == [100, 500, 999, 1000, 1000]
+    assert EvalSettings(samples=200).kid_subset_size == 100  # --samples 200 printed "± 0.0000" with 200
+    rng = np.random.default_rng(0)
+    assert metrics.kernel_distance(rng.normal(size=(200, 4)), rng.normal(size=(200, 4)), subsets=10,
+                                   subset_size=kid_subset_size(200))[1] > 0
 
 
 def test_kernel_distance_of_one_distribution_is_centred_on_zero():

@@ -83,6 +83,14 @@ def verdict(spec: MetricSpec, rows: list[dict]) -> dict | None:
         return None
     if spec.better == "real":
         return _closest_to_real(spec, rows, floor)
+    if spec.key == "seconds_per_epoch":
+        sizes = {r["name"]: r["entry"].get("images_per_epoch") for r in rows}
+        known = [v for v in sizes.values() if v]
+        if len(known) < len(rows) or max(known) > 1.05 * min(known):
+            listed = ", ".join(f"{n} {v:,}" if v else f"{n} unknown" for n, v in sizes.items())
+            return {"metric": spec.key, "winner": None,
+                    "text": f"not comparable: the runs' epochs hold different numbers of images ({listed}); "
+                            "training images/s is the comparable figure"}
     ordered = sorted(rows, key=lambda r: r["entry"]["value"], reverse=spec.better == "higher")
     best, second = ordered[0], ordered[1]
     b, s = best["entry"]["value"], second["entry"]["value"]

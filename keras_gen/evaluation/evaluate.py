@@ -80,11 +80,15 @@ def _training_figures(run_dir: Path | None, up_to_epoch: int | None) -> dict:
         rows = [r for r in rows if int(float(r["epoch"])) <= up_to_epoch]
     seconds = [float(r["epoch_seconds"]) for r in rows if r.get("epoch_seconds")]
     speed = [float(r["images_per_sec"]) for r in rows if r.get("images_per_sec")]
+    # images an epoch trains on (throughput x training time): what makes two runs' epochs comparable
+    sizes = [float(r["images_per_sec"]) * float(r["train_seconds"]) for r in rows
+             if r.get("images_per_sec") and r.get("train_seconds")]
     if not seconds:
         return {}
     return {"epochs": len(rows), "seconds": round(sum(seconds), 1),
             "seconds_per_epoch": statistics.median(seconds),
-            "images_per_sec": statistics.median(speed) if speed else None}
+            "images_per_sec": statistics.median(speed) if speed else None,
+            "images_per_epoch": round(statistics.median(sizes)) if sizes else None}
 
 
 class Subject:
@@ -121,7 +125,7 @@ class Subject:
     def reconstruct(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
 
-    def default_out(self) -> Path:
+    def default_out(self, settings: EvalSettings | None = None) -> Path:
         raise NotImplementedError
 
 
@@ -165,8 +169,8 @@ class RunSubject(Subject):
     def reconstruct(self, images, labels):
         return self.model.reconstruct(images, labels).numpy()
 
-    def default_out(self) -> Path:
-        return self.path / "evaluation"
+    def default_out(self, settings: EvalSettings | None = None) -> Path:
+        return self.path / evaluation_name("evaluation", settings)
 
 
 class ExportSubject(Subject):
@@ -205,8 +209,22 @@ class ExportSubject(Subject):
             inputs["label"] = tf.constant(labels, tf.int32)
         return self.export.signature("reconstruct")(**inputs)["images"].numpy()
 
-    def default_out(self) -> Path:
-        return Path("evaluations") / f"{self.export.name}-v{self.export.path.name}"
+    def default_out(self, settings: EvalSettings | None = None) -> Path:
+        return Path("evaluations") / evaluation_name(f"{self.export.name}-v{self.export.path.name}", settings)
+
+
+def evaluation_name(base: str, settings: EvalSettings | None) -> str:
+    """The directory of one evaluation: ``base`` for the domain classifier, ``base-inception``,
+    and ``base-fid-inception-N`` for the standard FID network on N images. Each extractor (and,
+    for the costly one, each image count) keeps its own ``metrics.json``, reused by the next
+    evaluation with the same settings: a 10,000-image Inception evaluation is hours of CPU that a
+    one-minute domain evaluation must not replace. Other settings of one extractor share its
+    directory (the newest evaluation is kept; a change of settings is never reused)."""
+    if settings is None or settings.extractor == "domain":
+        return base
+    if settings.extractor == "fid-inception":
+        return f"{base}-fid-inception-{settings.feature_samples}"
+    return f"{base}-{settings.extractor}"
 
 
 def _options(subset, attribute) -> dict:
@@ -446,7 +464,7 @@ def evaluate(subject: Subject, settings: EvalSettings, *, data_dir=None, train_e
         figures.update(likelihood_figures(subject, reference, settings))
         seconds["likelihood"] = time.perf_counter() - clock
     training = info.get("training") or {}
-    for key in ("seconds_per_epoch", "images_per_sec"):
+    for key in ("seconds_per_epoch", "images_per_sec", "images_per_epoch"):
         if training.get(key) is not None:
             figures[key] = training[key]
     seconds["total"] = time.perf_counter() - start
@@ -494,6 +512,8 @@ def _metric_entries(figures: dict, floor: dict, extractor: str) -> dict:
                     entry[extra] = figures[extra]
         if spec.key == "classes_covered":
             entry["of"] = figures.get("num_classes")
+        if spec.key == "seconds_per_epoch" and figures.get("images_per_epoch"):
+            entry["images_per_epoch"] = figures["images_per_epoch"]
         entries[spec.key] = entry
     if "likelihood_note" in figures:
         entries["reconstruction_mse"]["note"] = figures["likelihood_note"]
@@ -589,7 +609,7 @@ def evaluate_path(path, settings: EvalSettings, *, checkpoint: str = "latest", o
     """Open (``path`` may be an opened :class:`Subject`), evaluate and write one subject; with
     ``reuse``, an up-to-date ``metrics.json`` is read instead. Returns ``(result, out_dir)``."""
     subject = path if isinstance(path, Subject) else open_subject(path, checkpoint=checkpoint)
-    out_dir = Path(out) if out is not None else subject.default_out()
+    out_dir = Path(out) if out is not None else subject.default_out(settings)
     previous = read_evaluation(out_dir) if reuse else None
     if reusable(previous, subject, settings) and (out_dir / SAMPLES_FILE).is_file():
         log(f"{subject.name}: reusing {out_dir / METRICS_FILE}")
