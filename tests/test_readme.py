@@ -135,3 +135,19 @@ def test_the_readme_results_tables_are_the_committed_results():
             assert cells[5] == three_figures(row["figures"]["classes_covered"]), line
         checked += 1
     assert checked == len(minutes) + len(budgets), checked  # every row of both tables was read
+
+
+def test_the_fid_example_prints_the_documented_figures(tmp_path):
+    """The README's first ``keras-gen fid`` example, run as written (real MNIST from data/mnist, the
+    real network), prints the block the README shows, figures to 3 significant digits."""
+    command = next(c for c in COMMANDS if c.startswith("keras-gen fid mnist:test mnist:train"))
+    block = re.search(r"```\n(FID .*?)\n```", README, re.S).group(1).splitlines()
+    proc = shell(command, tmp_path, tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = proc.stdout.strip().splitlines()
+    assert len(printed) == len(block), (printed, block)
+    number = r"-?\d+\.\d+"
+    for got, documented in zip(printed, block):
+        assert re.sub(number, "#", got) == re.sub(number, "#", documented), (got, documented)
+        for a, b in zip(re.findall(number, got), re.findall(number, documented)):
+            assert float(a) == pytest.approx(float(b), rel=1e-3, abs=2e-5), (got, documented)
