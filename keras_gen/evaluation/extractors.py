@@ -427,7 +427,15 @@ def train_domain_classifier(dataset: str, *, data_dir=None, options: dict | None
                  .batch(batch_size)
                  .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))  # uint8 -> [0, 1]
                  .prefetch(tf.data.AUTOTUNE))
-    model.fit(train_set, epochs=epochs, shuffle=False, verbose=0)  # shuffled by the pipeline
+    n, epoch = len(x_train), [0]
+
+    def advance(batch, logs):  # images trained so far, partial last batches counted as they are
+        bar.update(epoch[0] * n + min((batch + 1) * batch_size, n) - bar.count)
+
+    with Progress(n * epochs, f"training the {dataset} domain classifier") as bar:
+        model.fit(train_set, epochs=epochs, shuffle=False, verbose=0,  # shuffled by the pipeline
+                  callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch.__setitem__(0, e),
+                                                            on_train_batch_end=advance)])
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     _, accuracy = model.evaluate(x_test.astype(np.float32) / 255.0, y_test, batch_size=1000, verbose=0)
     record = {
