@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     from keras_gen.datasets.idx import load_idx_arrays
     from keras_gen.evaluation.fid_inception import wheel_weights_path
     from keras_gen.evaluation.metrics import frechet_distance
+
     from machine import cpu_info, describe, measure_peak
 
     weights = wheel_weights_path()

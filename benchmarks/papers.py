@@ -101,7 +101,8 @@ def measure(out: Path, command: list[str]) -> None:
 
 
 def run_all() -> None:
-    """Every row, then the floors; rows another process is training are waited for at the end."""
+    """Every row, then the floors (once every row is measured); a row another process is
+    training is waited for."""
     while not run_pass():
         time.sleep(60)
 
@@ -122,10 +123,12 @@ def run_pass() -> bool:
             subprocess.run([sys.executable, *train_command(row, args)[1:], *resume], cwd=REPO, check=True)
         measure(run_dir / f"fid{N}.json", fid_command(dataset, f"runs/papers/{row}"))
         render()
+    if not complete:  # the models first: the floors wait for the rows another process is training
+        return False
     for dataset in sorted({r[1] for r in ROWS}):
         measure(ROOT / f"floor-{dataset}" / f"fid{N}.json", fid_command(dataset, f"{dataset}:train"))
         render()
-    return complete
+    return True
 
 
 def fmt(value, digits=3) -> str:

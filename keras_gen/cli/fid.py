@@ -41,7 +41,8 @@ def main(argv=None, prog: str = "keras-gen fid") -> int:
     p.add_argument("--pr-k", type=positive_int, default=3, help="k of precision/recall (default 3)")
     p.add_argument("--dc-k", type=positive_int, default=5, help="k of density/coverage (default 5)")
     p.add_argument("--image-size", type=positive_int, metavar="N",
-                   help="the size datasets without a fixed one (celeba) are resized to, as for training")
+                   help="the size a DATASET:SPLIT side is fitted to, as training fits it (default: the other "
+                        "side's model's size, else the dataset's own; needed for celeba)")
     p.add_argument("--data-dir", help="the dataset's files, for a DATASET:SPLIT side")
     p.add_argument("--batch-size", type=positive_int, default=50, help="images per network call (default 50)")
     p.add_argument("--weights", metavar="FILE",
@@ -70,7 +71,11 @@ def main(argv=None, prog: str = "keras-gen fid") -> int:
                 fid.check_has_features(spec, "--kid" if args.kid else "--prdc")
         evaluator = fid_inception_evaluator(weights=args.weights, convention=args.convention,
                                             batch_size=args.batch_size, log=stderr)
-        side = dict(num_images=args.num_images, seed=args.seed, data_dir=args.data_dir, image_size=args.image_size)
+        image_size = args.image_size
+        if image_size is None:  # a dataset against a model: the data fitted to the model's size, as in training
+            shapes = [shape for shape in map(fid.model_image_shape, args.inputs) if shape]
+            image_size = shapes[0][0] if shapes else None
+        side = dict(num_images=args.num_images, seed=args.seed, data_dir=args.data_dir, image_size=image_size)
         if args.stats:
             parsed = fid.parse_dataset(args.stats)
             if parsed is None:

@@ -46,8 +46,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gen.config import EVAL_EXTRACTORS
-from keras_gen.evaluation.cache import CACHE_ENV, cache_root  # noqa: F401  (CACHE_ENV: part of this API)
 from keras_gen.datasets import find_source, get_dataset_spec, prepare_image
+from keras_gen.evaluation.cache import CACHE_ENV, cache_root  # noqa: F401  (CACHE_ENV: part of this API)
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import atomic_path, write_json
 from keras_gen.utils.progress import Progress

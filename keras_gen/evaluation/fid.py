@@ -262,6 +262,21 @@ def _folder_images(root: Path, num_images: int | None, seed: int):
     return batches, len(good), notes, skipped
 
 
+def model_image_shape(spec: str) -> tuple[int, int, int] | None:
+    """The image shape a run directory or an export generates (read from its config.json or
+    keras_gen.json, without loading it), else None."""
+    path = Path(spec).expanduser()
+    try:
+        if (path / "config.json").is_file():
+            return tuple(json.loads((path / "config.json").read_text())["image_shape"])
+        from keras_gen.serving.runtime import resolve_export_path
+
+        meta = resolve_export_path(path) / "assets" / "keras_gen.json"
+        return tuple(json.loads(meta.read_text())["image_shape"])
+    except (OSError, ValueError, KeyError, UserError):
+        return None
+
+
 def check_input(spec: str, *, feature_dim: int, data_dir=None) -> None:
     """The checks of :func:`feature_set` that need no network: a missing path, an empty folder, a
     bad statistics file, an unknown dataset or split are errors before the network loads."""
@@ -366,7 +381,10 @@ def reference_statistics(evaluator, dataset: str, split: str, *, num_images: int
     feats = evaluator.dataset_features(source, split, image_shape=shape, subset=subset, seed=seed)
     features = feats["features"]
     _check_count(len(features), label)
-    result = FeatureSet(label=label, kind="dataset", count=len(features), features=features, stats_path=stats_path)
+    notes = [] if shape == tuple(source.spec.image_shape) else \
+        [f"fitted to {shape[0]}x{shape[1]} as training fits it (padded or resized)"]
+    result = FeatureSet(label=label, kind="dataset", count=len(features), features=features, stats_path=stats_path,
+                        notes=notes)
     if stats_path is not None:
         try:
             cached = read_statistics(stats_path, feature_dim=evaluator.feature_dim)
