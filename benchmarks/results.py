@@ -9,8 +9,9 @@
     python benchmarks/results.py --dataset fashion_mnist   # the zoo on Fashion-MNIST (docs/results/fashion_mnist)
     python benchmarks/results.py --inception-images 10000  # + the standard FID network's column (a GPU's job)
 
-Every job is plain ``train.py`` with ``--time-limit`` (training steps only: not FID evaluations or a VAE's validation pass) and
-an FID every "epoch" of a few hundred steps, then ``keras-gen evaluate`` on the final checkpoint:
+Every job is plain ``train.py`` with ``--time-limit`` (training steps only: not FID evaluations or a
+VAE's validation pass) and an FID every "epoch" of a few hundred steps, then ``keras-gen evaluate``
+on the final checkpoint:
 the same commands a user runs, printed in ``docs/results/commands.md``. A job whose evaluation
 exists is skipped; a killed one is continued with ``--resume`` (training) or redone
 (evaluation), so the script can be stopped and started at will. ``docs/results/`` is rewritten
@@ -48,21 +49,11 @@ import time
 import traceback
 from pathlib import Path
 
+from results_zoo import SPEED, ZOO  # the tables results_report.py reads too
+
 REPO = Path(__file__).resolve().parent.parent
 EVAL_POINTS = 8  # FID evaluations per budget (an "epoch" is a budget's eighth)
 
-# Images/s of each model's train step on a 2-core VM (README "How long it takes"): used only to
-# size an "epoch" so that a budget holds about EVAL_POINTS of them; a faster machine simply
-# evaluates more often. Unknown models take one pass over the data per epoch.
-SPEED = {"vae_mlp_2d": 18000, "vae_mlp": 20000, "mlp_gan": 15000, "mlp_gan_small": 14000, "mlp_gan_wide": 6000,
-         "cvae": 350, "vae_deconv": 340, "dcgan_32": 300, "acgan": 140, "dcgan": 100, "cgan": 90,
-         "dcgan_upsample": 62, "vae_conv": 34, "wgan": 27 * 5, "wgan_gp": 14 * 5}
-ZOO = ("vae_mlp_2d", "vae_mlp", "mlp_gan", "mlp_gan_small", "mlp_gan_wide", "cvae", "vae_deconv", "dcgan_32",
-       "acgan", "dcgan", "cgan", "dcgan_upsample", "vae_conv", "wgan", "wgan_gp")
-NOT_HERE = {"acwgan": "Char74K is not on this machine (letters; on MNIST it is acgan with a linear critic)",
-            "vae_faces": "CelebA is not on this machine; resized 28x28 grey images say nothing about faces",
-            "dcgan_faces": "CelebA is not on this machine; resized 28x28 grey images say nothing about faces",
-            "gan_faces_dense": "CelebA is not on this machine (and 300M parameters: a GPU's job)"}
 STAGES = {"acgan": 4}  # trained in stages with an evaluation after each (classes learned first)
 
 
@@ -334,7 +325,8 @@ def main(argv=None) -> int:
     args.root = args.root or ("runs/results" if mnist else f"runs/results_{args.dataset}")
     args.out = args.out or ("docs/results" if mnist else f"docs/results/{args.dataset}")
     os.chdir(REPO)
-    selected = [j for j in dataset_jobs(args) if not args.only or j.name in args.only.split(",") or j.group in args.only.split(",")]
+    selected = [j for j in dataset_jobs(args)
+                if not args.only or j.name in args.only.split(",") or j.group in args.only.split(",")]
     if args.plan:
         for job in selected:
             print(f"{job.name}: {' '.join(train_command(job, args, minutes=job.minutes(args), resume=False)[1:])}")

@@ -26,7 +26,8 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    return (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200
+            else f"{seconds / 3600:.1f} h")
 
 
 def fig(row: dict, key: str):
@@ -121,7 +122,8 @@ def claims(rows: list[dict]) -> list[dict]:
         marks = [m for m in (1.0, 2.0, min(g["minutes"], v["minutes"])) if m <= min(g["minutes"], v["minutes"])]
         at = "; ".join(f"{m:.1f} min: {fmt(fid_at(g, m))} / {fmt(fid_at(v, m))}" for m in marks)
         faster = all((fid_at(v, m) or math.inf) < (fid_at(g, m) or math.inf) for m in marks)
-        claim("VAEs train faster than GANs", "Dietrich", "FID of dcgan_upsample / vae_deconv after equal training time; images/s",
+        claim("VAEs train faster than GANs", "Dietrich",
+              "FID of dcgan_upsample / vae_deconv after equal training time; images/s",
               f"FID after {at}; images/s {fmt(g['images_per_sec'])} / {fmt(v['images_per_sec'])}",
               "**holds**: lower FID at every time" if faster else "**does not hold** at every time",
               runs=[g["job"], v["job"]])
@@ -129,7 +131,9 @@ def claims(rows: list[dict]) -> list[dict]:
         t, u = zoo["dcgan"], zoo["dcgan_upsample"]
         m = min(t["minutes"], u["minutes"])
         claim("upsampling layers give good MNIST results in less training time than transposed convolutions",
-              "Dietrich §III.A", "dcgan_upsample (upsampling + conv) / dcgan (transposed conv, same widths), each at its report's settings",
+              "Dietrich §III.A",
+              "dcgan_upsample (upsampling + conv) / dcgan (transposed conv, same widths), "
+              "each at its report's settings",
               f"FID after {m:.1f} min {fmt(fid_at(u, m))} / {fmt(fid_at(t, m))}; images/s {fmt(u['images_per_sec'])} / "
               f"{fmt(t['images_per_sec'])}",
               "**holds**" if (fid_at(u, m) or math.inf) < (fid_at(t, m) or math.inf) else "**does not hold**",
@@ -149,7 +153,8 @@ def claims(rows: list[dict]) -> list[dict]:
               runs=[r["job"] for r in [base, *crit]])
         corr = []
         for r in crit:
-            pts = [(p["wasserstein"], p["fid"]) for p in r["curve"] if p["wasserstein"] is not None and not math.isnan(p["fid"])]
+            pts = [(p["wasserstein"], p["fid"]) for p in r["curve"]
+                   if p["wasserstein"] is not None and not math.isnan(p["fid"])]
             if len(pts) >= 3:
                 corr.append((r["model"], spearman([a for a, _ in pts], [b for _, b in pts]), len(pts)))
         if corr:
@@ -183,16 +188,20 @@ def claims(rows: list[dict]) -> list[dict]:
         (ma, sa), (mb, sb) = mean_std([fig(r, key) for r in a]), mean_std([fig(r, key) for r in b])
         ca = [fig(r, "classes_covered") for r in a]
         cb = [fig(r, "classes_covered") for r in b]
-        measured = (f"FID {a_name} {fmt(ma)} ± {fmt(sa, 2)} ({len(a)} seeds: {', '.join(fmt(fig(r, key)) for r in a)}) / "
-                    f"{b_name} {fmt(mb)} ± {fmt(sb, 2)} ({len(b)}: {', '.join(fmt(fig(r, key)) for r in b)}); classes covered "
+        measured = (f"FID {a_name} {fmt(ma)} ± {fmt(sa, 2)} "
+                    f"({len(a)} seeds: {', '.join(fmt(fig(r, key)) for r in a)}) / "
+                    f"{b_name} {fmt(mb)} ± {fmt(sb, 2)} ({len(b)}: {', '.join(fmt(fig(r, key)) for r in b)}); "
+                    "classes covered "
                     f"{', '.join(fmt(c) for c in ca)} / {', '.join(fmt(c) for c in cb)}; images seen "
-                    f"{fmt(mean_std([r['images_seen'] for r in a])[0])} / {fmt(mean_std([r['images_seen'] for r in b])[0])}"
+                    f"{fmt(mean_std([r['images_seen'] for r in a])[0])} / "
+                    f"{fmt(mean_std([r['images_seen'] for r in b])[0])}"
                     f"{extra}")
         close = abs(ma - mb) <= sa + sb
         winner = "a" if ma < mb else "b"
         better = f"{a_name if winner == 'a' else b_name} better"
         if close:
-            verdict = ("**holds**: " if expect == "a_not_worse" else "open: ") + "no clear difference (within the seeds' spread)"
+            verdict = (("**holds**: " if expect == "a_not_worse" else "open: ")
+                       + "no clear difference (within the seeds' spread)")
         elif winner == expect or (expect == "a_not_worse" and winner == "a"):
             verdict = f"**holds**: {better}"
         else:
@@ -268,17 +277,19 @@ def demo_choice(rows: list[dict], limit_minutes: float) -> list[dict]:
     for r in rows:
         if r["minutes"] <= limit_minutes * 1.5:  # the budget, overshot by at most its last epoch
             groups.setdefault((r["model"], r["variant"]), []).append(r)
-    ranked = [{"model": m, "variant": v, "fid": statistics.fmean(fig(r, "fid") for r in rs), "seeds": len(rs), "rows": rs}
+    ranked = [{"model": m, "variant": v, "fid": statistics.fmean(fig(r, "fid") for r in rs), "seeds": len(rs),
+               "rows": rs}
               for (m, v), rs in groups.items() if all((fig(r, "classes_covered") or 0) >= 10 for r in rs)]
     return sorted(ranked, key=lambda g: g["fid"])
 
 
 def report_hours(model: str) -> str:
-    """Its report's epochs and a lower bound on how long they take on a 2-core CPU (results.SPEED:
+    """Its report's epochs and a lower bound on how long they take on a 2-core CPU (results_zoo.SPEED:
     train-step images/s on an idle machine; evaluations, oneDNN on the small MLPs and other load
     make it up to 2.5 times longer)."""
     import models_zoo
-    from results import SPEED
+
+    from results_zoo import SPEED
 
     epochs = models_zoo.get(model).epochs
     if not SPEED.get(model):
@@ -336,7 +347,8 @@ def render(rows: list[dict], args, machine: dict) -> None:
               "FID evaluations, checkpoints or a VAE's validation pass over the test split)")
     lines = [title, "",
              f"Generated by `python benchmarks/results.py` (`make results`) on {machine['cpu']} "
-             f"({machine['cores']} cores, load average {machine['load_average'][0]:.1f} when written: other work shared the "
+             f"({machine['cores']} cores, load average {machine['load_average'][0]:.1f} when written: "
+             "other work shared the "
              f"machine, so minutes are upper bounds and images seen is the load-free axis). Each zoo model trained on "
              f"{dataset} {budget}" + (f", claim runs for {args.claim_minutes:g} minutes" if seeded else "")
              + f"; final figures from `keras-gen evaluate` on {args.samples:,} samples with the {dataset} domain "
@@ -355,21 +367,26 @@ def render(rows: list[dict], args, machine: dict) -> None:
             lines.append(f"| [`{r['model']}`](grids/{r['job']}.png) | {r['family']} | {r['minutes']:.1f} min | "
                          f"{r['images_seen']:,} ({r['epochs_of_data']:.1f} epochs) | {fmt(r['images_per_sec'])} "
                          f"({duration(60000 / r['images_per_sec']) if r['images_per_sec'] else '–'}) | "
-                         f"{fmt(fid_at(r, 1.0))} / {fmt(fid_at(r, 2.0))} | **{fmt(fig(r, 'fid'))}** | {fmt(fig(r, 'kid'))} | "
-                         f"{fmt(fig(r, 'precision'), 2)} | {fmt(fig(r, 'recall'), 2)} | {fmt(fig(r, 'classes_covered'))} | "
+                         f"{fmt(fid_at(r, 1.0))} / {fmt(fid_at(r, 2.0))} | **{fmt(fig(r, 'fid'))}** | "
+                         f"{fmt(fig(r, 'kid'))} | "
+                         f"{fmt(fig(r, 'precision'), 2)} | {fmt(fig(r, 'recall'), 2)} | "
+                         f"{fmt(fig(r, 'classes_covered'))} | "
                          f"{fmt(fig(r, 'sharpness'), 2)} | {fmt(fig(r, 'elbo'))} | {fmt(fig(r, 'iwae_nll_bound'))} |"
                          + (f" {inception_cell(r['inception'], 'figures')} |" if standard else ""))
         lines.append(f"| real test vs train | | | | | | {fmt(floors.get('fid'))} | {fmt(floors.get('kid'))} | "
-                     f"{fmt(floors.get('precision'), 2)} | {fmt(floors.get('recall'), 2)} | {fmt(floors.get('classes_covered'))} | "
+                     f"{fmt(floors.get('precision'), 2)} | {fmt(floors.get('recall'), 2)} | "
+                     f"{fmt(floors.get('classes_covered'))} | "
                      f"{fmt(floors.get('sharpness'), 2)} | | |"
-                     + (" " + "; ".join(inception_cell(i, "floors") for i in {  # one floor per image count
-                         r["inception"]["images"]: r["inception"] for r in standard}.values()) + " |" if standard else ""))
-        lines += ["", "Sample grids (64 fixed seeds, the run's last checkpoint; conditional models one class per column "
-                  "order):", "", "| | | |", "|---|---|---|"]
+                     + (" " + "; ".join(inception_cell(i, "floors")  # one floor per image count
+                                        for i in {r["inception"]["images"]: r["inception"]
+                                                  for r in standard}.values())
+                        + " |" if standard else ""))
+        lines += ["", "Sample grids (64 fixed seeds, the run's last checkpoint; conditional models one class per "
+                  "column order):", "", "| | | |", "|---|---|---|"]
         cells = [f"`{r['model']}` FID {fmt(fig(r, 'fid'))}<br>![{r['model']}](grids/{r['job']}.png)" for r in zoo]
         for i in range(0, len(cells), 3):
             lines.append("| " + " | ".join(cells[i:i + 3] + [""] * (3 - len(cells[i:i + 3]))) + " |")
-        from results import NOT_HERE, ZOO
+        from results_zoo import NOT_HERE, ZOO
 
         pending = [m for m in ZOO if m not in {r["model"] for r in zoo}]
         if pending and budgets:
@@ -397,7 +414,8 @@ def render(rows: list[dict], args, machine: dict) -> None:
                      "that holds for digits need not hold. " + intro)
         lines += ["## The reports' claims", "", intro,
                   "", "| claim | source | compared | measured | verdict |", "|---|---|---|---|---|"]
-        lines += [f"| {c['claim']} | {c['source']} | {c['compared']} (runs: {', '.join(f'`{j}`' for j in c['runs'])}) | "
+        lines += [f"| {c['claim']} | {c['source']} | {c['compared']} "
+                  f"(runs: {', '.join(f'`{j}`' for j in c['runs'])}) | "
                   f"{c['measured']} | {c['verdict']} |" for c in found]
         lines.append("")
     if ranked:
@@ -411,8 +429,10 @@ def render(rows: list[dict], args, machine: dict) -> None:
                   f"![demo](grids/{shown['job']}.png)", ""]
     write_text(out / "README.md", "\n".join(lines))
     cmds = ["# The commands behind docs/results", "", "Each job: `train.py` as below (the run directory under "
-            f"`{args.root}/`), then `keras-gen evaluate RUN --samples {args.samples} --iwae-k 16 --likelihood-images 500`"
-            + "".join(f"; with an Inception column on {n:,} images, also `keras-gen evaluate RUN --extractor fid-inception "
+            f"`{args.root}/`), then `keras-gen evaluate RUN --samples {args.samples} --iwae-k 16 "
+            "--likelihood-images 500`"
+            + "".join(f"; with an Inception column on {n:,} images, also `keras-gen evaluate RUN "
+                      "--extractor fid-inception "
                       f"--samples {n} --out RUN/final_eval_inception --kid-subset-size {min(1000, n // 2)}`"
                       for n in sorted({r["inception"]["images"] for r in rows if r.get("inception")})) + ".", ""]
     cmds += [f"* `{r['job']}` (seed {r['seed']}): `{command(r)}`" for r in rows]

@@ -17,28 +17,36 @@ from conftest import REPO
 
 PACKAGE = REPO / "keras_gen"
 FIXTURES = REPO / "tests" / "fixtures" / "checkpoints_v0_1"
+SOURCES = ("keras_gen", "models_zoo", "benchmarks")  # the graph: the package, the zoo and the benchmarks
 
-# Each package may import only from its own layer and the layers after it:
-# cli -> training -> evaluation, export -> serving -> rundir -> config, families, datasets, layers -> utils.
+# Each part may import only from its own layer and the layers after it:
+# benchmarks -> cli -> training -> evaluation, export -> serving -> rundir -> config -> models_zoo
+#   -> families, datasets, layers -> utils.
+# The zoo builds plain networks from the families and layers; the config reads the zoo's defaults.
 LAYERS = [
+    {"benchmarks"},
     {"cli", "__main__"},
     {"training"},
     {"evaluation", "export"},
     {"serving"},
     {"rundir"},
-    {"config", "families", "datasets", "layers"},
+    {"config"},
+    {"models_zoo"},
+    {"families", "datasets", "layers"},
     {"utils", "(root)"},
 ]
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
+def module_name(path: Path, root: Path = REPO) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """``{module: modules of keras_gen it imports}``, function-level imports included."""
-    files = {module_name(f): f for f in PACKAGE.rglob("*.py")}
+def import_graph(root: Path = REPO) -> dict[str, set[str]]:
+    """``{module: modules of keras_gen, models_zoo and benchmarks it imports}``, function-level
+    imports included; a benchmark's bare ``from machine import ...`` (its folder is on sys.path) is
+    ``benchmarks.machine``."""
+    files = {module_name(f, root): f for top in SOURCES if (root / top).is_dir() for f in (root / top).rglob("*.py")}
     graph = {}
     for name, path in files.items():
         deps = set()
@@ -49,6 +57,8 @@ def import_graph() -> dict[str, set[str]]:
                 targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             else:
                 continue
+            if name.startswith("benchmarks."):
+                targets += [f"benchmarks.{t}" for t in targets]
             deps |= {t for t in targets if t in files and t != name}
         graph[name] = deps
     return graph
@@ -76,8 +86,23 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def top_package(module: str) -> str:
+    """The layer name of a module: keras_gen's sub-package, or models_zoo / benchmarks as a whole."""
     parts = module.split(".")
+    if parts[0] != "keras_gen":
+        return parts[0]
     return parts[1] if len(parts) > 1 else "(root)"
+
+
+def layering_violations(graph: dict[str, set[str]]) -> list[str]:
+    rank = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
+    wrong = []
+    for module, deps in graph.items():
+        for dep in deps:
+            a, b = top_package(module), top_package(dep)
+            assert a in rank and b in rank, f"{module} or {dep} is in no layer of LAYERS: add its package"
+            if rank[b] < rank[a]:  # upward; imports within a layer are free (the cycle test watches them)
+                wrong.append(f"{module} -> {dep}")
+    return sorted(wrong)
 
 
 def test_find_cycle_finds_one():
@@ -85,21 +110,29 @@ def test_find_cycle_finds_one():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_no_import_cycle_inside_the_package():
+def test_no_import_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
 def test_imports_point_one_way():
-    rank = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
-    wrong = []
-    for module, deps in import_graph().items():
-        for dep in deps:
-            a, b = top_package(module), top_package(dep)
-            assert a in rank and b in rank, f"{module} or {dep} is in no layer of LAYERS: add its package"
-            if rank[b] < rank[a]:  # upward; imports within a layer are free (the cycle test watches them)
-                wrong.append(f"{module} -> {dep}")
-    assert not wrong, "imports against the layering: " + ", ".join(sorted(wrong))
+    graph = import_graph()
+    assert {top_package(m) for m in graph} >= {"models_zoo", "benchmarks", "cli", "utils"}  # all of it is seen
+    wrong = layering_violations(graph)
+    assert not wrong, "imports against the layering: " + ", ".join(wrong)
+
+
+def test_a_planted_cycle_through_the_zoo_is_caught(tmp_path):
+    """A copy of the sources where the zoo imports keras_gen.training (which imports the zoo):
+    both the layering and the cycle check fail on it."""
+    for top in SOURCES:
+        shutil.copytree(REPO / top, tmp_path / top, ignore=shutil.ignore_patterns("__pycache__"))
+    planted = tmp_path / "models_zoo" / "__init__.py"
+    planted.write_text(planted.read_text() + "\nfrom keras_gen.training.build import build_model  # planted\n")
+    graph = import_graph(tmp_path)
+    assert "models_zoo -> keras_gen.training.build" in layering_violations(graph)
+    cycle = find_cycle(graph)
+    assert cycle is not None and "models_zoo" in cycle and "keras_gen.training.build" in cycle, cycle
 
 
 def test_only_the_cli_parses_arguments():
