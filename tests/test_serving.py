@@ -24,14 +24,14 @@ import pytest
 import tensorflow as tf
 
 import models_zoo
-from keras_gen.serving import runtime as serving
 from keras_gen.cli import main as cli_main
 from keras_gen.config import resolve_config
-from keras_gen.utils.errors import UserError
 from keras_gen.export.convert import export_onnx, export_tflite
 from keras_gen.export.from_run import export_run
 from keras_gen.export.saved_model import WARMUP_BATCH_SIZES, _from_unit, export_model, portability_problems
+from keras_gen.serving import runtime as serving
 from keras_gen.training.run import train
+from keras_gen.utils.errors import UserError
 
 from conftest import REPO, assert_one_line_error
 
@@ -235,7 +235,8 @@ def test_tflite_matches_keras(served, name):
     """Every signature converts, the seed ones included (noise tables, keras_gen.utils.seeded): a
     seed draws the Keras model's latent bit for bit, and its image to float rounding."""
     meta = read_metadata_file(served["models"][name]["tflite_dir"])
-    network = {"generate", "encode", "decode", "reconstruct"} if name.startswith("vae") else {"generate", "discriminate"}
+    network = ({"generate", "encode", "decode", "reconstruct"} if name.startswith("vae")
+               else {"generate", "discriminate"})
     kept = network | {"sample", "latent", "serving_default"}
     assert set(meta["signatures"]) == kept == set(served["plain"][name]["tflite_signatures"])
     assert meta["left_out"] == {}
@@ -253,7 +254,8 @@ def test_tflite_matches_keras(served, name):
 def test_onnx_matches_keras(served, name):
     onnx_dir = served["models"][name]["onnx_dir"]
     meta = read_metadata_file(onnx_dir)
-    network = {"generate", "encode", "decode", "reconstruct"} if name.startswith("vae") else {"generate", "discriminate"}
+    network = ({"generate", "encode", "decode", "reconstruct"} if name.startswith("vae")
+               else {"generate", "discriminate"})
     kept = network | {"sample", "latent", "serving_default"}
     assert set(meta["signatures"]) == kept == {p.stem for p in onnx_dir.glob("*.onnx")}
     assert meta["left_out"] == {} and meta["opset"] == 18
@@ -461,3 +463,25 @@ def test_seed_signatures_of_keras_gen_0_1_exports_stay_out_of_conversions(tmp_pa
     assert kept == ["discriminate", "generate"] and set(left_out) == {"latent", "sample", "serving_default"}
     assert "keras_gen 0.1.0" in left_out["sample"] and "Philox" in left_out["sample"]
     assert "re-export the run" in left_out["sample"]
+
+
+def test_one_default_batch_cap_everywhere(capsys):
+    """An export without max_batch (before 0.2) is capped and chunked at one value: the servers'
+    --max-batch default and LoadedExport's own chunking (they were 1024 and 4096)."""
+    import inspect
+
+    from keras_gen.cli import explore, serve
+    from keras_gen.serving import DEFAULT_MAX_BATCH
+    from keras_gen.serving.explorer_app import create_explorer_app
+    from keras_gen.serving.rest import ModelRepository, create_app
+    from keras_gen.serving.runtime import LoadedExport
+
+    old = LoadedExport.__new__(LoadedExport)
+    old.metadata = {"model": "vae_mlp_2d"}
+    assert old.max_batch == DEFAULT_MAX_BATCH
+    for function in (create_app, create_explorer_app, ModelRepository.__init__):
+        assert inspect.signature(function).parameters["max_batch"].default == DEFAULT_MAX_BATCH
+    for module in (serve, explore):
+        with pytest.raises(SystemExit):
+            module.main(["--help"])
+        assert f"sets no max_batch ({DEFAULT_MAX_BATCH})" in " ".join(capsys.readouterr().out.split())

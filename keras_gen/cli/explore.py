@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from keras_gen.cli.args import OneLineParser, positive_int, running
 from keras_gen.cli.serve import DEFAULT_ROOT, add_server_arguments, allowed_hosts
+from keras_gen.serving import DEFAULT_MAX_BATCH
 from keras_gen.utils.errors import UserError, exit_on_user_error
 
 
@@ -18,8 +19,9 @@ def main(argv=None, prog: str = "keras-gen explore") -> int:
     p.add_argument("--serving-url", metavar="URL",
                    help="forward the page's predict calls to this TF Serving (e.g. http://localhost:8501) "
                         "instead of loading the exports here; the model list still comes from PATH")
-    p.add_argument("--max-batch", type=positive_int, default=1024,
-                   help="examples per request when the export's keras_gen.json sets no max_batch (1024)")
+    p.add_argument("--max-batch", type=positive_int, default=DEFAULT_MAX_BATCH,
+                   help=f"examples per request when the export's keras_gen.json sets no max_batch "
+                        f"({DEFAULT_MAX_BATCH})")
     args = p.parse_args(argv)
     if args.serving_url and not args.serving_url.startswith(("http://", "https://")):
         p.error(f"--serving-url must be an http:// or https:// URL, got {args.serving_url!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from keras_gen.cli.args import OneLineParser, positive_int, running
+from keras_gen.serving import DEFAULT_MAX_BATCH
 from keras_gen.utils.errors import exit_on_user_error
 
 DEFAULT_ROOT = "saved_models"
@@ -42,8 +43,9 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
     p.add_argument("root", metavar="ROOT", nargs="?", default=DEFAULT_ROOT,
                    help="export root holding <model>_<dataset>/<version>/ (default saved_models)")
     add_server_arguments(p)
-    p.add_argument("--max-batch", type=positive_int, default=1024,
-                   help="examples per request when the export's keras_gen.json sets no max_batch (1024)")
+    p.add_argument("--max-batch", type=positive_int, default=DEFAULT_MAX_BATCH,
+                   help=f"examples per request when the export's keras_gen.json sets no max_batch "
+                        f"({DEFAULT_MAX_BATCH})")
     p.add_argument("--no-preload", action="store_true",
                    help="load each version on its first request instead of at start-up")
     args = p.parse_args(argv)

@@ -52,12 +52,11 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from keras_gen.serving import INT32_MAX, INT32_MIN, METADATA_FILE
+from keras_gen.serving import DEFAULT_MAX_BATCH, INT32_MAX, INT32_MIN, METADATA_FILE
 from keras_gen.utils.errors import UserError
 
 DEFAULT_PORT = 8501
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_MAX_BATCH = 1024
 DEFAULT_MAX_BODY_BYTES = 64 << 20  # a 1024 x 28 x 28 batch of floats is about 15 MiB of JSON
 DEFAULT_SIGNATURE = "serving_default"
 _VERSION_DIR = re.compile(r"\d+")

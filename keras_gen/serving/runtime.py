@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_gen.serving import IMAGE_FORMATS, INT32_MAX, INT32_MIN, METADATA_FILE
+from keras_gen.serving import DEFAULT_MAX_BATCH, IMAGE_FORMATS, INT32_MAX, INT32_MIN, METADATA_FILE
 from keras_gen.utils.errors import UserError
 
 
@@ -123,7 +123,7 @@ class LoadedExport:
     @property
     def max_batch(self) -> int:
         """The export's batch cap (keras_gen.json ``max_batch``; exports before 0.2 had none)."""
-        return int(self.metadata.get("max_batch", 4096))
+        return int(self.metadata.get("max_batch", DEFAULT_MAX_BATCH))
 
     def _with_labels(self, inputs: dict, labels, batch_size: int) -> dict:
         labels = self.label_batch(labels, batch_size)
