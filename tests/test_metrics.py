@@ -1,4 +1,4 @@
-"""keras_gen.metrics and keras_gen.evaluators: each metric against its closed form or an
+"""keras_gen.evaluation.metrics and keras_gen.evaluation.extractors: each metric against its closed form or an
 independent, deliberately plain implementation written here; the MNIST domain classifier on real
 MNIST (trained once per session on a slice, in a temporary cache); VAE likelihood bounds on a
 really trained VAE; bad input as one-line UserErrors."""

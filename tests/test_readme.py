@@ -44,7 +44,7 @@ def test_the_readme_documents_commands():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_documented_command_parses(command, monkeypatch):
+def test_every_documented_command_parses(command, monkeypatch, capsys):
     """Parse with the command's own parser; stop before it would run (no training here)."""
     from keras_gen import cli
 
@@ -53,7 +53,10 @@ def test_every_documented_command_parses(command, monkeypatch):
     if words[0] == "python":
         module, function, prog = "keras_gen.cli.train", "main", "train.py"
     else:
-        if argv[0] in ("-h", "--help"):
+        if argv[0] in ("-h", "--help"):  # the command list: every command named, exit 0
+            assert cli.main(argv) == 0
+            listed = capsys.readouterr().out
+            assert all(name in listed for name in cli.COMMANDS), listed
             return
         assert argv[0] in cli.COMMANDS, f"README uses an unknown command: {command}"
         (module, function), prog = cli.COMMANDS[argv[0]], f"keras-gen {argv[0]}"
