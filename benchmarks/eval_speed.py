@@ -39,9 +39,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_gen.datasets import find_source  # noqa: E402
 from keras_gen.evaluation import evaluate as evaluation  # noqa: E402
 from keras_gen.evaluation import extractors as evaluators  # noqa: E402
-from keras_gen.datasets import find_source  # noqa: E402
 from keras_gen.utils.fileio import write_json  # noqa: E402
 
 

@@ -130,7 +130,8 @@ def main() -> int:
                 body = {"signature_name": signature, "inputs": inputs}
                 fn = module.signatures[signature]
                 specs = fn.structured_input_signature[1]
-                tensors = {k: tf.constant(np.asarray(v, dtype=specs[k].dtype.as_numpy_dtype)) for k, v in inputs.items()}
+                tensors = {k: tf.constant(np.asarray(v, dtype=specs[k].dtype.as_numpy_dtype))
+                           for k, v in inputs.items()}
                 for _ in range(5):
                     post(url, body)
                     fn(**tensors)

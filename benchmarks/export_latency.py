@@ -62,19 +62,20 @@ def main(argv=None) -> int:
 
     import numpy as np
     import tensorflow as tf
-    from machine import cpu_info, describe, measure_peak
 
     import models_zoo
     from keras_gen.export.convert import export_onnx, export_tflite
     from keras_gen.export.saved_model import export_model
+
+    from machine import cpu_info, describe, measure_peak
 
     info, peak = cpu_info(), measure_peak()
     print(describe(info, peak), flush=True)
     batches = [int(b) for b in args.batches.split(",")]
     formats = args.formats.split(",")
     rows = []
-    print(f"{'model':14s} {'format':12s} {'batch':>6s} {'generate ms':>12s} {'sample ms':>10s} {'sample/generate':>16s} "
-          f"{'generate img/s':>15s}")
+    print(f"{'model':14s} {'format':12s} {'batch':>6s} {'generate ms':>12s} {'sample ms':>10s} "
+          f"{'sample/generate':>16s} {'generate img/s':>15s}")
     for name in args.models.split(","):
         model = models_zoo.build(name)
         with tempfile.TemporaryDirectory() as tmp:

@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     print(describe(cpu_info(), peak), flush=True)
     gflop = gflop_per_image()
     half = args.images // 2
-    test, train = load_idx_arrays(REPO / "data" / "mnist", "test")[0], load_idx_arrays(REPO / "data" / "mnist", "train")[0]
+    test, train = (load_idx_arrays(REPO / "data" / "mnist", split)[0] for split in ("test", "train"))
     images = np.concatenate([test[:half], train[:args.images - half]])  # uint8 [N, 28, 28, 1]
     with tempfile.TemporaryDirectory() as tmp:
         images_path = f"{tmp}/images.npy"

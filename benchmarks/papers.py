@@ -185,7 +185,8 @@ def render() -> None:
             res = r["result"]
             trained_text = f"{r['train_minutes']} min here" if r["train_minutes"] is not None else "–"
             if res is None:
-                lines.append(f"| `{r['model']}` | {r['family']} | {trained_text} | not measured yet | | | | this project |")
+                lines.append(f"| `{r['model']}` | {r['family']} | {trained_text} | not measured yet | | | | "
+                             "this project |")
                 continue
             kid = f"{res['kid']:.4f} ± {res['kid_std']:.4f}"
             lines.append(f"| `{r['model']}` | {r['family']} | {trained_text} | **{fmt(res['fid'])}** | {kid} | "

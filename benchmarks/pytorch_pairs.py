@@ -86,7 +86,8 @@ def main(argv=None) -> int:
                     "torch_gflops": k["gflop_per_image"] * t["images_per_sec"], "keras": k, "torch": t}
             pairs.append(pair)
             print(f"{model} pair {i + 1}: keras_gen {k['images_per_sec']:.1f} img/s, PyTorch {t['images_per_sec']:.1f} "
-                  f"img/s, ratio {pair['ratio']:.2f}x (matmul TF {tf_peak:.0f}, torch {t['matmul_gflops']:.0f} GFLOP/s)",
+                  f"img/s, ratio {pair['ratio']:.2f}x (matmul TF {tf_peak:.0f}, torch {t['matmul_gflops']:.0f} "
+                  "GFLOP/s)",
                   flush=True)
         med = {key: statistics.median(p[key] for p in pairs) for key in
                ("keras_images_per_sec", "torch_images_per_sec", "ratio", "tf_matmul_gflops", "torch_matmul_gflops",
@@ -99,7 +100,8 @@ def main(argv=None) -> int:
     for r in rows:
         m = r["median"]
         each = ", ".join(f"{p['ratio']:.2f}" for p in r["pairs"])
-        print(f"| {r['model']} | {r['batch_size']} | {m['keras_images_per_sec']:.1f} | {m['torch_images_per_sec']:.1f} | "
+        print(f"| {r['model']} | {r['batch_size']} | {m['keras_images_per_sec']:.1f} | "
+              f"{m['torch_images_per_sec']:.1f} | "
               f"**{m['ratio']:.2f}x** ({each}) | {100 * m['keras_gflops'] / m['tf_matmul_gflops']:.0f}% of "
               f"{m['tf_matmul_gflops']:.0f} | {100 * m['torch_gflops'] / m['torch_matmul_gflops']:.0f}% of "
               f"{m['torch_matmul_gflops']:.0f} |")

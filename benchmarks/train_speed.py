@@ -99,14 +99,15 @@ def epoch_timer(times: list):
 
 def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: int | None, warmup: int,
                 repeats: int, steps_per_execution: int | None = None, seconds: float = 3.0) -> dict:
-    import keras_gen  # noqa: F401  (before TensorFlow: its defaults, oneDNN on, apply as they do for users)
     import numpy as np
-    from machine import onednn_enabled  # benchmarks/, this script's folder
     import tensorflow as tf
 
+    import keras_gen  # noqa: F401  (before TensorFlow: its defaults, oneDNN on, apply as they do for users)
     import models_zoo
     from keras_gen.config import resolve_config
     from keras_gen.training.build import build_model, compile_model
+
+    from machine import onednn_enabled  # benchmarks/, this script's folder
 
     config = resolve_config(name, **({"batch_size": batch_size} if batch_size else {}),
                             **({"jit_compile": jit} if jit is not None else {}),
@@ -187,7 +188,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--peak-gflops", type=float,
-                   help="compare with this GFLOP/s instead of TensorFlow's fp32 matmul measured now (benchmarks/machine.py)")
+                   help="compare with this GFLOP/s instead of TensorFlow's fp32 matmul measured now "
+                        "(benchmarks/machine.py)")
     p.add_argument("--onednn", choices=("default", "on", "off", "both"), default="default",
                    help="TensorFlow's oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS): keras_gen's default (on unless "
                         "the variable says otherwise), forced on/off, or both for comparison")

@@ -20,10 +20,11 @@ from keras_gen.utils.errors import UserError
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 # What may change when a run is resumed; everything else is fixed by the run being continued.
-RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_per_epoch", "export_dir", "export", "jit_compile",
-                                 "steps_per_execution", "keep_checkpoints", "verbose", "eval_every", "eval_samples", "keep_best",
-                                 "time_limit"})
-EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")  # keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
+RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_per_epoch", "export_dir", "export",
+                                 "jit_compile", "steps_per_execution", "keep_checkpoints", "verbose", "eval_every",
+                                 "eval_samples", "keep_best", "time_limit"})
+# keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
+EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")
 KEEP_BEST = ("fid",)
 
 
@@ -58,7 +59,8 @@ class RunConfig:
     eval_samples: int = 2000  # samples per FID evaluation during training
     eval_extractor: str = "domain"
     keep_best: str | None = None  # "fid": keep the checkpoint with the lowest FID as best.keras, and export it
-    time_limit: float | None = None  # minutes of training steps (history's train_seconds): stop after the epoch that reaches it
+    # minutes of training steps (history's train_seconds): stop after the epoch that reaches it
+    time_limit: float | None = None
     # The builder's own keyword arguments beyond latent size and image shape, e.g. {"d_steps": 5}
     # for mlp_gan (models_zoo: each builder's signature lists them; --option KEY=VALUE).
     model_options: dict = dataclasses.field(default_factory=dict)
@@ -79,7 +81,8 @@ class RunConfig:
             raise UserError(f"time_limit must be a positive number of minutes, got {self.time_limit!r}")
         if not isinstance(self.model_options, dict) or not all(isinstance(k, str) for k in self.model_options):
             raise UserError(f"model_options must map option names to values, got {self.model_options!r}")
-        for key, flag in (("image_shape", "--image-size"), ("latent_dim", "--latent-dim"), ("num_classes", "the dataset")):
+        for key, flag in (("image_shape", "--image-size"), ("latent_dim", "--latent-dim"),
+                          ("num_classes", "the dataset")):
             if key in self.model_options:
                 raise UserError(f"--option {key} is not a model option; {flag} sets it")
         if not self.learning_rate > 0:
@@ -95,7 +98,8 @@ class RunConfig:
         if isinstance(self.eval_samples, bool) or not isinstance(self.eval_samples, int) or self.eval_samples < 2:
             raise UserError(f"--eval-samples must be an integer of at least 2, got {self.eval_samples!r}")
         if self.eval_extractor not in EVAL_EXTRACTORS:
-            raise UserError(f"--eval-extractor must be one of {', '.join(EVAL_EXTRACTORS)}, got {self.eval_extractor!r}")
+            raise UserError(f"--eval-extractor must be one of {', '.join(EVAL_EXTRACTORS)}, "
+                            f"got {self.eval_extractor!r}")
         if self.keep_best is not None and self.keep_best not in KEEP_BEST:
             raise UserError(f"--keep-best must be one of {', '.join(KEEP_BEST)}, got {self.keep_best!r}")
         if self.keep_best is not None and self.eval_every is None:

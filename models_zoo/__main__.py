@@ -18,10 +18,13 @@ The reports the zoo mirrors (student study reports; each builder cites its repor
 
 | report | author(s) | title |
 |---|---|---|
-| 000 | Sri Maruti Keerthana Ponnuru (University of Florida) | A Study of Generative Adversarial Networks & Variational Autoencoders for MNIST Image Generation |
+| 000 | Sri Maruti Keerthana Ponnuru (University of Florida) | A Study of Generative Adversarial Networks & \
+Variational Autoencoders for MNIST Image Generation |
 | 001 | Syed M. Ali (University of Florida) | Comparison of GAN and VAE for Fake Image Generation |
-| 002 | Mayur Reddy Junnuthula (University of Florida, Spring 2023) | Generative Adversarial Networks and Variational Auto Encoders |
-| 003 | Philip Dietrich, Laurenz Hemmen, Luca Tiede, Roland Zimmermann (Göttingen, 2017) | Generating Realistic Images using Deep Learning |
+| 002 | Mayur Reddy Junnuthula (University of Florida, Spring 2023) | Generative Adversarial Networks and \
+Variational Auto Encoders |
+| 003 | Philip Dietrich, Laurenz Hemmen, Luca Tiede, Roland Zimmermann (Göttingen, 2017) | \
+Generating Realistic Images using Deep Learning |
 | 004 | Kelian Schulz | Generative Adversarial Networks for Image Generation on the MNIST Dataset |
 
 Papers behind the families: Goodfellow et al. 2014 (GAN), Radford et al. 2016 (DCGAN), Arjovsky

@@ -59,8 +59,8 @@ def kill_and_resume(args: list[str], run_dir: Path, export_root: Path, *, kills:
     clock, so they mean the same on a laptop, a fast server or a GPU host: a random step between
     the checkpoint resumed from and ``total_steps`` (read from the run's ``progress.json``), the
     first checkpoint write (a ``.epoch-*`` temporary in checkpoints/), and the export (a
-    ``.staging-*`` version; also a random kill's moment once training is done). A checkpoint write too quick to be seen is taken at the next epoch's
-    step instead. Returns what happened, per attempt."""
+    ``.staging-*`` version; also a random kill's moment once training is done). A checkpoint write
+    too quick to be seen is taken at the next epoch's step instead. Returns what happened, per attempt."""
     rng = random.Random(seed)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     attempts = []

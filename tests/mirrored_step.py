@@ -18,8 +18,8 @@ import keras  # noqa: E402
 
 import models_zoo  # noqa: E402
 from keras_gen.config import resolve_config  # noqa: E402
-from keras_gen.datasets.idx import load_idx_arrays
-from keras_gen.datasets.pipeline import build_train_set
+from keras_gen.datasets.idx import load_idx_arrays  # noqa: E402
+from keras_gen.datasets.pipeline import build_train_set  # noqa: E402
 from keras_gen.datasets.registry import REPO_DATA_DIR  # noqa: E402
 from keras_gen.training.build import compile_model  # noqa: E402
 

@@ -21,7 +21,7 @@ FASHION_SYSTEM_DIR = registry.SYSTEM_DATA_DIRS[0] / "fashion-mnist"
 def test_shipped_mnist_is_the_official_release(mnist_train, mnist_test):
     raw = gzip.decompress((MNIST_DIR / "train-images-idx3-ubyte.gz").read_bytes())
     assert hashlib.md5(raw).hexdigest() == "6bbc9ace898e44ae57da46a324031adb"
-    (x, y), (xt, yt) = mnist_train, mnist_test
+    (x, y), (xt, _) = mnist_train, mnist_test
     assert x.shape == (60000, 28, 28, 1) and x.dtype == np.uint8
     assert xt.shape == (10000, 28, 28, 1)
     assert sorted(np.unique(y)) == list(range(10)) and y.dtype == np.int32
@@ -129,8 +129,8 @@ def test_build_train_set_batches_in_the_model_range(mnist_train, value_range, lo
     assert images.shape == (32, 28, 28, 1) and images.dtype == tf.float32 and labels.dtype == tf.int32
     assert float(tf.reduce_min(images)) == lo and float(tf.reduce_max(images)) == hi
     # The same seed gives the same order; every epoch reshuffles.
-    again = list(pipeline.build_train_set(tf.data.Dataset.from_tensor_slices((x[:100], y[:100])), image_shape=(28, 28, 1),
-                                      value_range=value_range, batch_size=32, seed=3))
+    again = list(pipeline.build_train_set(tf.data.Dataset.from_tensor_slices((x[:100], y[:100])),
+                                          image_shape=(28, 28, 1), value_range=value_range, batch_size=32, seed=3))
     np.testing.assert_array_equal(batches[0][1], again[0][1])
     assert not np.array_equal(np.concatenate([b[1] for b in batches]), np.concatenate([b[1] for b in list(ds)]))
 

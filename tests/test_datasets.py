@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, assert_one_line_error, run
-from keras_gen.datasets import pipeline, registry, char74k
+from keras_gen.datasets import char74k, pipeline, registry
 from keras_gen.utils.errors import UserError
+
+from conftest import REPO, assert_one_line_error, run
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
@@ -245,7 +246,8 @@ def test_char74k_classes_subsets_and_grayscale(data_root):
         assert int(image[0, 0, 0]) in (char_value(label, 0), char_value(label, 1))  # Sample{label+1:03d}
     assert sorted(set(train[1]) | set(test[1])) == list(range(62))
 
-    images, labels = elements(registry.find_source("char74k", root / "char74k", options={"subset": "hnd"}).load("train"))
+    images, labels = elements(registry.find_source("char74k", root / "char74k",
+                                                   options={"subset": "hnd"}).load("train"))
     assert images[0].shape == (90, 120, 1)  # RGB PNG read as grey
     assert all(abs(int(im[0, 0, 0]) - char_value(y, 0)) <= 1 for im, y in zip(images, labels))
 

@@ -11,10 +11,10 @@ import re
 import numpy as np
 import pytest
 
-from keras_gen.utils.errors import UserError
+from keras_gen.cli.compare import main as compare_main
 from keras_gen.cli.evaluate import main as evaluate_main
 from keras_gen.evaluation.evaluate import EvalSettings, Subject, evaluate, format_table
-from keras_gen.cli.compare import main as compare_main
+from keras_gen.utils.errors import UserError
 
 from conftest import REPO, assert_one_line_error, run
 
@@ -34,8 +34,8 @@ def runs(tmp_path_factory, tiny_mnist_dir, default_slot_cache):
     exported), on 1,024 real MNIST images, in a user's working directory."""
     cwd = tmp_path_factory.mktemp("user")
     common = ["--dataset", "mnist", "--data-dir", tiny_mnist_dir, "--batch-size", "64"]
-    vae = run([TRAIN, "--model", "vae_mlp_2d", *common, "--epochs", "1", "--run-dir", "runs/vae"], cwd=cwd,
-              check=True, env=env_for(default_slot_cache))
+    run([TRAIN, "--model", "vae_mlp_2d", *common, "--epochs", "1", "--run-dir", "runs/vae"], cwd=cwd,
+        check=True, env=env_for(default_slot_cache))
     gan = run([TRAIN, "--model", "mlp_gan", *common, "--epochs", "2", "--run-dir", "runs/gan", "--eval-every", "1",
                "--eval-samples", "300", "--keep-best", "fid"], cwd=cwd, check=True, env=env_for(default_slot_cache))
     return {"cwd": cwd, "vae": cwd / "runs" / "vae", "gan": cwd / "runs" / "gan", "gan_stdout": gan.stdout,

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_rest_server import explorer_root, start_server, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,7 +86,8 @@ def wait_for(driver, condition, what, timeout=90):
             return
         status = js(driver, "return document.getElementById('status').className")
         if status == "error":
-            raise AssertionError(f"the page reports: {js(driver, 'return document.getElementById(`status`).textContent')}")
+            raise AssertionError("the page reports: "
+                                 f"{js(driver, 'return document.getElementById(`status`).textContent')}")
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}; page status: "
                          f"{js(driver, 'return document.getElementById(`status`).textContent')}")
@@ -289,7 +289,8 @@ def test_interpolation_plays_and_exports_a_gif(browser, explorer, plain):
     browser.find_element("id", "interp-play").click()
     assert js(browser, "return document.getElementById('interp-play').textContent") == "Stop"
     browser.find_element("id", "interp-play").click()
-    gif = bytes(js(browser, "const S = kgExplorer.state; return Array.from(kgExplorer.encodeGif(S.interp.images, S.shape))"))
+    gif = bytes(js(browser, "const S = kgExplorer.state; "
+                            "return Array.from(kgExplorer.encodeGif(S.interp.images, S.shape))"))
     frames = Image.open(io.BytesIO(gif))
     assert frames.n_frames == 2 * 6 - 2 and frames.size == (112, 112)
     for k, index in enumerate([0, 1, 2, 3, 4, 5, 4, 3, 2, 1]):

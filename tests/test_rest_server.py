@@ -185,7 +185,8 @@ def test_predict_row_and_columnar_formats_match_the_savedmodel(server, plain):
 
     images = expected[:2]
     want = vae.signatures["encode"](images=tf.constant(images))
-    _, encoded = predict(server, "vae_mlp_2d_mnist", {"signature_name": "encode", "inputs": {"images": images.tolist()}})
+    _, encoded = predict(server, "vae_mlp_2d_mnist",
+                         {"signature_name": "encode", "inputs": {"images": images.tolist()}})
     assert set(encoded["outputs"]) == {"z_mean", "z_log_var"}  # several outputs: an object keyed by name
     for key in ("z_mean", "z_log_var"):
         np.testing.assert_array_equal(np.asarray(encoded["outputs"][key], np.float32), want[key].numpy())

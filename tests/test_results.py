@@ -77,7 +77,8 @@ def test_report_budgets_train_whole_epochs_resume_after_a_kill_and_count_their_i
     assert again.stdout.count(" done in ") == 1, again.stdout
     assert "resuming from epoch" in (tmp_path / "runs" / "vae_mlp_2d.log").read_text()
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["epochs"] == 5 and config["steps_per_epoch"] is None and config["time_limit"] is None  # Ali's 5 epochs
+    # Ali's 5 epochs
+    assert config["epochs"] == 5 and config["steps_per_epoch"] is None and config["time_limit"] is None
     (row,) = json.loads((tmp_path / "docs" / "results.json").read_text())["rows"]
     assert [p["epoch"] for p in row["curve"]] == [1, 2, 3, 4, 5]
     assert row["images_seen"] == 5 * (1024 // 128) * 128  # 8 whole batches an epoch

@@ -76,7 +76,8 @@ def test_run_directory_contents(first_run):
     assert not [p for p in run_dir.rglob(".*") if p.is_file()]  # no temporary files left behind
     umask = os.umask(0)
     os.umask(umask)
-    for path in ("config.json", "progress.json", "history.csv", "loss_curves.png", "samples/latest.png", "checkpoints/latest.json",
+    for path in ("config.json", "progress.json", "history.csv", "loss_curves.png", "samples/latest.png",
+                 "checkpoints/latest.json",
                  "checkpoints/epoch-0001.keras"):  # written atomically, yet as readable as any file
         assert (run_dir / path).stat().st_mode & 0o777 == 0o666 & ~umask, path
 
@@ -276,13 +277,16 @@ def test_time_limit_stops_the_run_and_resume_extends_it(tmp_path, tiny_mnist_dir
          "--epochs", "1000", "--time-limit", "0.05"], cwd=tmp_path, check=True)
     rows = history(run_dir)
     seconds = [float(r["train_seconds"]) for r in rows]
-    assert 1 <= len(rows) < 1000 and sum(seconds) >= 3.0 and sum(seconds[:-1]) < 3.0  # stopped at the epoch reaching 3 s
+    # stopped at the epoch reaching 3 s
+    assert 1 <= len(rows) < 1000 and sum(seconds) >= 3.0 and sum(seconds[:-1]) < 3.0
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model_options"] == {"d_steps": 2} and config["time_limit"] == 0.05
     assert latest(run_dir)["steps"] == 4 * len(rows)
     again = run([*base, "--resume", "--time-limit", "0.05"], cwd=tmp_path, check=True)
-    assert "already trained" in again.stdout and "(--time-limit 0.05)" in again.stdout and len(history(run_dir)) == len(rows)
-    more_limit = f"{sum(seconds) / 60 + 0.05:.6f}"  # 3 s past what it has trained (a slow machine's first epoch may be long)
+    assert ("already trained" in again.stdout and "(--time-limit 0.05)" in again.stdout
+            and len(history(run_dir)) == len(rows))
+    # 3 s past what it has trained (a slow machine's first epoch may be long)
+    more_limit = f"{sum(seconds) / 60 + 0.05:.6f}"
     more = run([*base, "--resume", "--time-limit", more_limit], cwd=tmp_path, check=True)
     assert f"resuming from epoch {len(rows)}" in more.stdout
     # Against the limit as passed: rounding it to fewer digits once made this fail by milliseconds.

@@ -7,17 +7,17 @@ join the zoo untested.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-
-import keras
-import models_zoo
 import tensorflow as tf
+
+import models_zoo
 from keras_gen.config import resolve_config
 from keras_gen.datasets import build_train_set
-from keras_gen.utils.errors import UserError
 from keras_gen.export.saved_model import export_model, read_metadata
 from keras_gen.training.build import compile_model
+from keras_gen.utils.errors import UserError
 
 from conftest import REPO, load_in_plain_tensorflow
 

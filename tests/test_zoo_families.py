@@ -9,25 +9,23 @@ networks go through the battery in test_zoo.py.
 
 from __future__ import annotations
 
-
+import keras
 import numpy as np
 import pytest
 import scipy.stats
-
-import keras
-import models_zoo
 import tensorflow as tf
 from keras import layers
-from keras_gen.families import ACGAN, ACWGAN
+from test_zoo import HEAVY
+
+import models_zoo
 from keras_gen.cli.train import main as train_main
 from keras_gen.config import resolve_config
 from keras_gen.datasets import build_train_set
-from keras_gen.utils.errors import UserError
+from keras_gen.families import ACGAN, ACWGAN, WGAN
 from keras_gen.training.build import build_model, compile_model, print_summary
-from keras_gen.families import WGAN
+from keras_gen.utils.errors import UserError
 
 from conftest import assert_one_line_error, run
-from test_zoo import HEAVY
 
 LATENT = 8
 IMAGE = (28, 28, 1)

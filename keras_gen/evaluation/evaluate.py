@@ -541,10 +541,10 @@ def format_table(result: dict) -> str:
     settings = result["settings"]
     accuracy = extractor.get("extractor_test_accuracy")
     lines = [
-        f"{info['name']} ({info['kind']} {info['path']}, {info['checkpoint_label']}, epoch {info.get('epochs') or '?'}, "
-        f"{info['steps']:,} steps)",
-        f"{settings['samples']:,} samples against {result['reference']['test_images']:,} {info['dataset']} test images; "
-        f"extractor {extractor['extractor']}" + (f" (test accuracy {accuracy:.4f})" if accuracy else "") +
+        f"{info['name']} ({info['kind']} {info['path']}, {info['checkpoint_label']}, "
+        f"epoch {info.get('epochs') or '?'}, {info['steps']:,} steps)",
+        f"{settings['samples']:,} samples against {result['reference']['test_images']:,} {info['dataset']} test "
+        f"images; extractor {extractor['extractor']}" + (f" (test accuracy {accuracy:.4f})" if accuracy else "") +
         (f"; feature figures on {settings['fid_images']:,} of them (--fid-images)"
          if settings.get("fid_images") and settings["fid_images"] < settings["samples"] else ""),
         "",

@@ -590,7 +590,8 @@ EXTRACTORS = EVAL_EXTRACTORS
 
 
 def get_evaluator(dataset: str, *, image_shape=None, extractor: str = "domain", data_dir=None,
-                  options: dict | None = None, limit: int | None = None, epochs: int = DOMAIN_DEFAULTS["epochs"], train_if_missing: bool = True,
+                  options: dict | None = None, limit: int | None = None, epochs: int = DOMAIN_DEFAULTS["epochs"],
+                  train_if_missing: bool = True,
                   allow_download: bool = True, batch_size: int | None = None,
                   log: Callable[[str], None] | None = None) -> Evaluator:
     """The feature extractor for images of ``dataset`` shaped ``image_shape`` (checked up front).

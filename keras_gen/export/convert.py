@@ -4,10 +4,11 @@
 (``tf2onnx``) keep every signature of exports made since keras_gen 0.2, ``sample`` and ``latent``
 included: those draw latents from noise tables (:mod:`keras_gen.utils.seeded`: a uint32 multiply,
 a shift and a gather; 0.2's exports hash with uint32 ops and Box-Muller), ops both formats have, so
-a seed gives the SavedModel's latent (bit for bit since 0.3) and image (to float rounding). Exports of keras_gen 0.1 drew with TensorFlow's
-stateless Philox kernels (``StatelessRandomGetKeyCounter``, ``StatelessRandomNormalV2``), which
-neither format has: their seed signatures are left out, and ``generate`` takes latents drawn from the
-prior instead. Each converted file is run once before it is written.
+a seed gives the SavedModel's latent (bit for bit since 0.3) and image (to float rounding).
+Exports of keras_gen 0.1 drew with TensorFlow's stateless Philox kernels
+(``StatelessRandomGetKeyCounter``, ``StatelessRandomNormalV2``), which neither format has: their
+seed signatures are left out, and ``generate`` takes latents drawn from the prior instead. Each
+converted file is run once before it is written.
 """
 
 from __future__ import annotations

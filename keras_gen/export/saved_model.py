@@ -10,7 +10,8 @@ Signatures (other tools rely on these names exactly); every image is float32 in 
   (``sample(seed) == generate(latent(seed))``), for interpolating between seeds.
 * VAEs: ``encode`` (``images`` -> ``z_mean``, ``z_log_var``), ``decode`` (``z`` -> ``images``),
   ``reconstruct`` (``images`` -> ``images``).
-* GANs: ``discriminate`` (``images`` -> ``score``, the probability that the image is real; the raw critic value for WGAN-family models).
+* GANs: ``discriminate`` (``images`` -> ``score``, the probability that the image is real; the raw
+  critic value for WGAN-family models).
 
 ``assets/keras_gen.json`` records model, dataset, latent_dim, image_shape, num_classes, value
 range, steps trained and the package version. The export loads with ``tf.saved_model.load`` in a

@@ -177,7 +177,8 @@ class GAN(GenerativeModel):
         with tf.GradientTape() as tape:
             fake = self.generate(z, fake_labels, training=True)  # [B, H, W, C]
             # float32 whatever the hooks return (a variant's head may compute in float16).
-            real_scores, real_classes = as_float32(*self.discriminator_outputs(real, labels, training=True))  # [B], [B, K]
+            real_scores, real_classes = as_float32(
+                *self.discriminator_outputs(real, labels, training=True))  # [B], [B, K]
             fake_scores, fake_classes = as_float32(*self.discriminator_outputs(fake, fake_labels, training=True))
             d_loss = self.discriminator_loss(real_scores, fake_scores)  # [B]
             penalty = self.discriminator_penalty(real, fake, labels)

@@ -37,7 +37,8 @@ def build_model(config: RunConfig, *, num_classes: int | None):
     if entry.conditional:
         if num_classes is None:
             raise UserError(f"model {config.model} is conditional and needs class labels; dataset "
-                            f"{config.dataset} has none: pick a labelled dataset (for celeba pass --attribute, e.g. Male)")
+                            f"{config.dataset} has none: pick a labelled dataset "
+                            "(for celeba pass --attribute, e.g. Male)")
         overrides["num_classes"] = num_classes
     if not (getattr(config, "mixed_precision", False) and keras.config.dtype_policy().name == "mixed_float16"):
         return entry.build(**overrides)
@@ -98,7 +99,8 @@ def print_summary(config: RunConfig, *, out=print) -> None:
     model = build_model(config, num_classes=get_dataset_spec(config.dataset).num_classes)
     entry = models_zoo.get(config.model)
     out(f"{config.model}: {entry.family}, {entry.report} {entry.section}")
-    default_size = tuple(config.image_shape) == tuple(entry.image_shape) and config.latent_dim in (None, model.latent_dim)
+    default_size = (tuple(config.image_shape) == tuple(entry.image_shape)
+                    and config.latent_dim in (None, model.latent_dim))
     for net in model.sub_networks:
         net.summary(print_fn=lambda line, *a, **k: out(line), expand_nested=True)
     for net in model.sub_networks:
