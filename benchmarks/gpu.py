@@ -52,7 +52,7 @@ def measure_one(name: str, *, gpus: int, mixed: bool, xla: bool, batch_per_devic
     from keras_gen.training.distributed import dtype_policy
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from train_speed import epoch_timer, synthetic_batches
+    from train_speed import synthetic_batches, time_epochs
 
     devices = [f"/gpu:{i}" for i in range(gpus)]
     strategy = tf.distribute.MirroredStrategy(devices) if gpus else tf.distribute.get_strategy()
@@ -65,10 +65,7 @@ def measure_one(name: str, *, gpus: int, mixed: bool, xla: bool, batch_per_devic
         model = build_model(config, num_classes=10 if entry.conditional else None)
         compile_model(model, config)
     ds = synthetic_batches(model, config)
-    times = []
-    Timer = epoch_timer(times)
-    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
-    history = model.fit(ds, epochs=repeats, steps_per_epoch=steps, verbose=0, callbacks=[Timer()]).history
+    times, history = time_epochs(model, ds, warmup=warmup, steps=steps, repeats=repeats)
     seconds = statistics.median(times)
     logs = {k: float(v[-1]) for k, v in history.items()}
     gpu_names = sorted({tf.config.experimental.get_device_details(d).get("device_name", "GPU")

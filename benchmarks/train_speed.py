@@ -83,9 +83,12 @@ def synthetic_batches(model, config):
     return tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_timer(times: list):
-    """A Keras callback class appending each epoch's wall-clock seconds to ``times``."""
+def time_epochs(model, ds, *, steps: int, repeats: int, warmup: int = 0) -> tuple[list[float], dict]:
+    """``warmup`` untimed steps, then ``repeats`` epochs of ``steps`` steps: ``(wall seconds of each
+    epoch, the fit's history)``."""
     import keras
+
+    times = []
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -94,7 +97,10 @@ def epoch_timer(times: list):
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.t)
 
-    return Timer
+    if warmup:
+        model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
+    history = model.fit(ds, epochs=repeats, steps_per_epoch=steps, verbose=0, callbacks=[Timer()]).history
+    return times, history
 
 
 def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: int | None, warmup: int,
@@ -116,15 +122,13 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
     model = build_model(config, num_classes=10 if entry.conditional else None)
     compile_model(model, config)
     ds = synthetic_batches(model, config)
-    times = []
-    Timer = epoch_timer(times)
-    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)
     if steps is None:  # as many steps as take `seconds`, judged from a second warm-up round
-        model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=[Timer()])
-        steps = max(warmup, int(seconds / (times.pop() / warmup)))
+        (round_seconds,), _ = time_epochs(model, ds, warmup=warmup, steps=warmup, repeats=1)
+        steps = max(warmup, int(seconds / (round_seconds / warmup)))
         spe = config.steps_per_execution
         steps = -(-steps // spe) * spe
-    model.fit(ds, epochs=repeats, steps_per_epoch=steps, verbose=0, callbacks=[Timer()])
+        warmup = 0  # warm already
+    times, _ = time_epochs(model, ds, warmup=warmup, steps=steps, repeats=repeats)
     seconds = statistics.median(times)
     images_per_sec = steps * config.batch_size / seconds  # generator-batch images per second
     gflop = step_gflops_per_image(model)
