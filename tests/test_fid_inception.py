@@ -449,7 +449,8 @@ def test_fid_images_setting():
     assert settings.fid_images == 2000 and settings.feature_samples == 2000 and settings.kid_subset_size == 1000
     assert settings.to_dict()["fid_images"] == 2000
     assert "fid_images" not in EvalSettings().to_dict()  # earlier metrics.json stay comparable
-    assert EvalSettings(samples=500, extractor="fid-inception", fid_images=100).kid_subset_size == 100
+    # half the images: subsets of all 100 would all be the same one
+    assert EvalSettings(samples=500, extractor="fid-inception", fid_images=100).kid_subset_size == 50
     assert EvalSettings(samples=50, extractor="fid-inception", fid_images=100).feature_samples == 50
     with pytest.raises(UserError, match="--fid-images applies to --extractor fid-inception"):
         EvalSettings(fid_images=100)
