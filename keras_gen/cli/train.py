@@ -14,7 +14,7 @@ from keras_gen.cli.args import (
     positive_int,
     running,
 )
-from keras_gen.config import EVAL_EXTRACTORS
+from keras_gen.config import EVAL_EXTRACTORS, KEEP_BEST, STRATEGIES
 from keras_gen.utils.errors import UserError
 
 
@@ -43,7 +43,7 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     export.add_argument("--export", dest="export", action="store_const", const=True,
                         help="export at the end (the default; with --resume, turns a --no-export run's export on)")
     p.add_argument("--resume", action="store_true", help="continue --run-dir (or the newest run of --model)")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+    p.add_argument("--strategy", choices=STRATEGIES,
                    help="tf.distribute strategy: mirrored = all local GPUs, multiworker = TF_CONFIG")
     p.add_argument("--mixed-precision", action="store_const", const=True,
                    help="compute in float16 with float32 weights and losses (Keras' mixed_float16; for GPUs)")
@@ -57,7 +57,7 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--eval-samples", type=positive_int, metavar="N", help="samples per FID evaluation (2000)")
     p.add_argument("--eval-extractor", choices=EVAL_EXTRACTORS,
                    help="features for --eval-every: the dataset's domain classifier (default) or InceptionV3")
-    p.add_argument("--keep-best", choices=("fid",),
+    p.add_argument("--keep-best", choices=KEEP_BEST,
                    help="keep the checkpoint with the lowest FID (checkpoints/best.keras) and export it; "
                         "evaluates every epoch unless --eval-every says otherwise")
     p.add_argument("--time-limit", type=positive_float, metavar="MINUTES",

@@ -92,7 +92,7 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
         apply_speed_settings(model, config)
     cache_dir = write_dir / "data_cache"  # file cache for data too large for memory; removed after the run
     try:
-        train_ds, validation = input_pipelines(config, data, model, cache_dir)
+        train_ds, validation = input_pipelines(config, data, model, cache_dir, images_per_step=images_per_step)
         initial_epoch = start_run_dir(write_dir, config, checkpoint, out=out)
         used = training_seconds(write_dir / "history.csv")
         if initial_epoch >= config.epochs or (config.time_limit and used >= config.time_limit * 60):
@@ -198,11 +198,11 @@ def remove_stale_temporaries(run_dir: Path) -> None:
                     path.unlink(missing_ok=True)
 
 
-def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Path):
+def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Path, *, images_per_step: int):
     """``(training batches, (validation batches, steps or None) or None)``; VAEs validate on the test split."""
     shutil.rmtree(cache_dir, ignore_errors=True)  # an interrupted run may have left a partial one
     train_ds = build_train_set(data.train, image_shape=config.image_shape, value_range=model.value_range,
-                               batch_size=config.batch_size * model.data_batch_multiplier, seed=config.seed,
+                               batch_size=images_per_step, seed=config.seed,
                                limit=config.limit, repeat=config.steps_per_epoch is not None,
                                cache_dir=cache_dir / "train")
     validation = None
