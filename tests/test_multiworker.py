@@ -373,7 +373,10 @@ def test_a_lost_worker_is_named_even_when_tensorflow_does_not(tmp_path):
 
 # ----------------------------------------------------------------------------- the version guard
 def test_the_keras_workaround_is_guarded_by_version(monkeypatch):
-    from keras_gen.families import base
+    from keras_gen.families import multiworker as base  # the workarounds' own module
+    from keras_gen.families.base import GenerativeModel
+
+    assert issubclass(GenerativeModel, base.MultiWorkerTrainerFixes)
 
     assert base.KERAS_MULTIWORKER_FIXED_IN is None  # not fixed upstream yet: applies to the installed Keras
     assert base.keras_needs_multiworker_workaround()

@@ -29,13 +29,12 @@ Distributed and mixed-precision training, in one place for every family:
 
 from __future__ import annotations
 
-import re
-
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_gen.datasets.pipeline import to_unit_range
+from keras_gen.families.multiworker import MultiWorkerTrainerFixes
 from keras_gen.utils import seeded
 
 tfd = tfp.distributions
@@ -92,61 +91,6 @@ def loss_scaled(optimizer, dtype_policy):
 
 
 # ------------------------------------------------------------------------- tf.distribute
-# Keras 3's TensorFlow trainer fails under ``tf.distribute.MultiWorkerMirroredStrategy`` with more
-# than one worker (keras-team/keras#20585, tensorflow/tensorflow#72388; still in Keras 3.15):
-#
-# 1. ``_maybe_symbolic_build`` reduces the first (nested) batch with ``strategy.reduce`` to learn
-#    its shapes, which raises "Attempt to convert a value (PerReplica...) ... to a Tensor";
-# 2. ``reduce_per_replica`` reduces every log with ``strategy.reduce("MEAN", v, axis=0)``, which
-#    fails on the scalar logs every train step returns.
-#
-# :class:`GenerativeModel` works around both (see ``_maybe_symbolic_build`` and
-# ``make_train_function`` there) while ``keras.__version__`` is older than this version: set it to
-# the first Keras release that fixes both, and delete the workaround once the project requires it.
-# None = not fixed in any release yet: the workaround applies to every version.
-KERAS_MULTIWORKER_FIXED_IN: tuple[int, int, int] | None = None
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """``"3.15.1"`` -> ``(3, 15, 1)``; pre-release suffixes (``3.16.0.dev2026``, ``3.16.0rc1``) are ignored."""
-    return tuple(int(m.group()) for m in (re.match(r"\d+", part) for part in version.split(".")[:3]) if m)
-
-
-def keras_needs_multiworker_workaround(version: str | None = None) -> bool:
-    """Whether the Keras ``version`` (the installed one by default) has the multi-worker faults."""
-    if KERAS_MULTIWORKER_FIXED_IN is None:
-        return True
-    return version_tuple(version or keras.__version__) < KERAS_MULTIWORKER_FIXED_IN
-
-
-def in_multi_worker_mode(strategy) -> bool:
-    """Whether ``strategy`` is a ``MultiWorkerMirroredStrategy`` spanning more than one worker."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return False
-    check = getattr(strategy.extended, "_in_multi_worker_mode", None)
-    return bool(check()) if check is not None else True
-
-
-def _first_local_value(strategy, value):
-    """A ``PerReplica`` batch's first local component (shapes and dtypes are all the symbolic build
-    needs); anything else as it is."""
-    if isinstance(value, tf.distribute.DistributedValues):
-        return strategy.experimental_local_results(value)[0]
-    return value
-
-
-def _rank1_logs(step_function):
-    """``step_function`` with every scalar log reshaped to ``[1]``: Keras' multi-worker reduction
-    (``strategy.reduce("MEAN", v, axis=0)``) then returns the mean over replicas, a scalar."""
-
-    def step(data):
-        return tf.nest.map_structure(
-            lambda v: tf.reshape(v, [1]) if isinstance(v, tf.Tensor) and v.shape.rank == 0 else v,
-            step_function(data))
-
-    return step
-
-
 class ReplicaSeedGenerator(keras.random.SeedGenerator):
     """A ``SeedGenerator`` whose draws differ between replicas.
 
@@ -167,7 +111,7 @@ class ReplicaSeedGenerator(keras.random.SeedGenerator):
         return seed + tf.stack([replica * tf.constant(1_000_003, seed.dtype), tf.zeros([], seed.dtype)])
 
 
-class GenerativeModel(keras.Model):
+class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
     """What every family shares: a latent prior, seeded sampling, and image metadata.
 
     ``generate(z, labels)`` returns images in the model's ``value_range``; ``sample(seeds)`` draws
@@ -249,33 +193,6 @@ class GenerativeModel(keras.Model):
     def compile_from_config(self, config):
         # compile builds the optimizers' slots, so the saved state (moments, step count) loads into them.
         self.compile(**{slot: deserialize(config[slot]) for slot in self.optimizer_slots})
-
-    # -- Keras' trainer under MultiWorkerMirroredStrategy (see KERAS_MULTIWORKER_FIXED_IN) -----------
-    def _multi_worker_workaround(self) -> bool:
-        return keras_needs_multiworker_workaround() and in_multi_worker_mode(self.distribute_strategy)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras reduces the first distributed batch across workers (fault 1); its first local
-        # component has the shapes and dtypes the symbolic build needs, with no collective.
-        if iterator is not None and data_batch is None and self._multi_worker_workaround():
-            for _, _, batches in iterator:
-                strategy = self.distribute_strategy
-                data_batch = tf.nest.map_structure(lambda v: _first_local_value(strategy, v), next(batches))
-                break
-            iterator = None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
-    def make_train_function(self, force=False):
-        if self._multi_worker_workaround() and (self.train_function is None or force):
-            self.train_function = self._make_function(_rank1_logs(self.train_step))  # fault 2
-            return self.train_function
-        return super().make_train_function(force=force)
-
-    def make_test_function(self, force=False):
-        if self._multi_worker_workaround() and (self.test_function is None or force):
-            self.test_function = self._make_function(_rank1_logs(self.test_step))  # fault 2
-            return self.test_function
-        return super().make_test_function(force=force)
 
     # -- prior -----------------------------------------------------------------------------
     def prior(self) -> tfd.Distribution:

@@ -284,7 +284,7 @@ def check_same_start(strategy, run_dir: Path | None) -> None:
     mount). One all-reduce; nothing without several workers."""
     import tensorflow as tf
 
-    from keras_gen.families.base import in_multi_worker_mode
+    from keras_gen.families.multiworker import in_multi_worker_mode
     from keras_gen.rundir.checkpoints import latest_checkpoint
 
     if not in_multi_worker_mode(strategy):
