@@ -26,7 +26,14 @@ pytestmark = pytest.mark.skipif(wheel_weights_path() is None,
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("fid_tool_cache")
+    """A cache holding the converted weights, so no test's stderr starts with the conversion line."""
+    from keras_gen.evaluation import fid_inception
+
+    directory = tmp_path_factory.mktemp("fid_tool_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KERAS_GEN_CACHE", str(directory))
+        fid_inception.convert(wheel_weights_path())
+    return directory
 
 
 def fid(*args, cache, cwd):
@@ -115,6 +122,21 @@ def test_dataset_statistics_are_cached_and_a_model_is_sampled(tiny_mnist_dir, ca
     assert result["b"]["kind"] == "model" and result["b"]["images"] == 16
     assert "vae_mlp_2d (latest, 16 steps): 16 samples, seed 0" in result["b"]["notes"][0]
     assert result["fid"] > 0
+
+
+def test_a_model_and_a_dataset_are_brought_to_one_size(tmp_path):
+    """dcgan_32 generates MNIST padded to 32x32: its samples are cropped back, so the reference is
+    the test split itself (and its cached statistics); a model of another size gets the dataset
+    fitted to it; equal sizes need nothing."""
+    from keras_gen.evaluation.fid import matching_sizes
+
+    for size in (28, 32, 64):
+        (tmp_path / str(size)).mkdir()
+        (tmp_path / str(size) / "config.json").write_text(json.dumps({"image_shape": [size, size, 1]}))
+    assert matching_sizes(["mnist:test", str(tmp_path / "32")]) == {"crop_to": (28, 28, 1)}
+    assert matching_sizes([str(tmp_path / "64"), "mnist:test"]) == {"image_size": 64}
+    assert matching_sizes(["mnist:test", str(tmp_path / "28")]) == {"image_size": None}
+    assert matching_sizes(["mnist:test", "mnist:train"]) == {"image_size": None}
 
 
 def test_mixed_sizes_are_resized_and_said(tmp_path, cache, mnist_test):

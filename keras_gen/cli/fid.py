@@ -41,8 +41,9 @@ def main(argv=None, prog: str = "keras-gen fid") -> int:
     p.add_argument("--pr-k", type=positive_int, default=3, help="k of precision/recall (default 3)")
     p.add_argument("--dc-k", type=positive_int, default=5, help="k of density/coverage (default 5)")
     p.add_argument("--image-size", type=positive_int, metavar="N",
-                   help="the size a DATASET:SPLIT side is fitted to, as training fits it (default: the other "
-                        "side's model's size, else the dataset's own; needed for celeba)")
+                   help="the size a DATASET:SPLIT side is fitted to, as training fits it (default: its own; "
+                        "against a model of another size, the model's, or the model's samples cropped back "
+                        "when it was trained on the dataset padded; needed for celeba)")
     p.add_argument("--data-dir", help="the dataset's files, for a DATASET:SPLIT side")
     p.add_argument("--batch-size", type=positive_int, default=50, help="images per network call (default 50)")
     p.add_argument("--weights", metavar="FILE",
@@ -71,11 +72,8 @@ def main(argv=None, prog: str = "keras-gen fid") -> int:
                 fid.check_has_features(spec, "--kid" if args.kid else "--prdc")
         evaluator = fid_inception_evaluator(weights=args.weights, convention=args.convention,
                                             batch_size=args.batch_size, log=stderr)
-        image_size = args.image_size
-        if image_size is None:  # a dataset against a model: the data fitted to the model's size, as in training
-            shapes = [shape for shape in map(fid.model_image_shape, args.inputs) if shape]
-            image_size = shapes[0][0] if shapes else None
-        side = dict(num_images=args.num_images, seed=args.seed, data_dir=args.data_dir, image_size=image_size)
+        sizes = {"image_size": args.image_size} if args.image_size else fid.matching_sizes(args.inputs)
+        side = dict(num_images=args.num_images, seed=args.seed, data_dir=args.data_dir, **sizes)
         if args.stats:
             parsed = fid.parse_dataset(args.stats)
             if parsed is None:

@@ -277,6 +277,25 @@ def model_image_shape(spec: str) -> tuple[int, int, int] | None:
         return None
 
 
+def matching_sizes(inputs: list[str]) -> dict:
+    """How a dataset side and a model side are brought to one image size, as ``feature_set``
+    keywords: a model trained on the dataset padded (MNIST's 28x28 in 32x32 for ``dcgan_32``) has
+    its samples cropped back (``crop_to``), so the reference stays the dataset's own images and
+    their cached statistics; a model of another size has the dataset fitted to it (``image_size``)
+    as training fits it. Nothing when there is no such pair."""
+    from keras_gen.datasets import get_dataset_spec
+    from keras_gen.evaluation.extractors import crop_offsets
+
+    models = [shape for shape in map(model_image_shape, inputs) if shape]
+    datasets = [tuple(get_dataset_spec(parse_dataset(spec)[0]).image_shape) for spec in inputs
+                if not Path(spec).expanduser().exists() and parse_dataset(spec)]
+    if not models or not datasets or None in datasets[0] or models[0] == datasets[0]:
+        return {"image_size": models[0][0] if models and datasets and None in datasets[0] else None}
+    if crop_offsets(models[0], datasets[0]) is not None:
+        return {"crop_to": datasets[0]}
+    return {"image_size": models[0][0]}
+
+
 def check_input(spec: str, *, feature_dim: int, data_dir=None) -> None:
     """The checks of :func:`feature_set` that need no network: a missing path, an empty folder, a
     bad statistics file, an unknown dataset or split are errors before the network loads."""
@@ -301,8 +320,10 @@ def check_input(spec: str, *, feature_dim: int, data_dir=None) -> None:
 
 
 def feature_set(spec: str, evaluator, *, num_images: int | None = None, seed: int = 0, data_dir=None,
-                image_size: int | None = None, log: Callable[[str], None] = lambda line: None) -> FeatureSet:
-    """The features (or statistics) of one side, ``spec`` being any of the module docstring's inputs."""
+                image_size: int | None = None, crop_to=None,
+                log: Callable[[str], None] = lambda line: None) -> FeatureSet:
+    """The features (or statistics) of one side, ``spec`` being any of the module docstring's inputs;
+    ``image_size`` fits a dataset side, ``crop_to`` crops a model's samples (:func:`matching_sizes`)."""
     path = Path(spec).expanduser()
     dataset = None if path.exists() else parse_dataset(spec)
     if dataset is not None:
@@ -325,7 +346,7 @@ def feature_set(spec: str, evaluator, *, num_images: int | None = None, seed: in
         raise UserError(f"{path} is a {path.suffix or 'suffix-less'} file; pass {INPUTS}")
     if (path / "config.json").is_file() or (path / "saved_model.pb").is_file() or \
             any(p.name.isdigit() and (p / "saved_model.pb").is_file() for p in path.iterdir() if p.is_dir()):
-        return _model_features(path, evaluator, num_images=num_images, seed=seed)
+        return _model_features(path, evaluator, num_images=num_images, seed=seed, crop_to=crop_to)
     batches, count, notes, skipped = _folder_images(path, num_images, seed)
     features = _pass(evaluator, batches(), count, f"{path.name}/")
     if skipped:
@@ -335,17 +356,23 @@ def feature_set(spec: str, evaluator, *, num_images: int | None = None, seed: in
     return FeatureSet(label=str(path), kind="folder", count=len(features), features=features, notes=notes)
 
 
-def _model_features(path: Path, evaluator, *, num_images: int | None, seed: int) -> FeatureSet:
+def _model_features(path: Path, evaluator, *, num_images: int | None, seed: int, crop_to=None) -> FeatureSet:
     from keras_gen.evaluation.evaluate import open_subject, sample_batches
+    from keras_gen.evaluation.extractors import crop_offsets
 
     subject = open_subject(path)
     count = num_images or DEFAULT_MODEL_SAMPLES
     _check_count(count, str(path))
     batches = (images for images, _ in sample_batches(subject, count, seed))
-    features = _pass(evaluator, batches, count, f"{subject.name}'s samples")
     info = subject.info
-    note = f"{info['model']} ({info['checkpoint_label']}, {info['steps']:,} steps): {count:,} samples, seed {seed}"
-    return FeatureSet(label=str(path), kind="model", count=count, features=features, notes=[note])
+    notes = [f"{info['model']} ({info['checkpoint_label']}, {info['steps']:,} steps): {count:,} samples, seed {seed}"]
+    if crop_to is not None:
+        (dy, dx), (h, w) = crop_offsets(subject.image_shape, crop_to), crop_to[:2]
+        batches = (images[:, dy:dy + h, dx:dx + w, :] for images in batches)  # [B, h, w, C]: the padding undone
+        notes.append(f"cropped from {subject.image_shape[0]}x{subject.image_shape[1]} to {h}x{w}, undoing the "
+                     "padding training added")
+    features = _pass(evaluator, batches, count, f"{subject.name}'s samples")
+    return FeatureSet(label=str(path), kind="model", count=count, features=features, notes=notes)
 
 
 # --------------------------------------------------------------------------- cached reference statistics
