@@ -473,7 +473,8 @@ def test_one_default_batch_cap_everywhere(capsys):
     from keras_gen.cli import explore, serve
     from keras_gen.serving import DEFAULT_MAX_BATCH
     from keras_gen.serving.explorer_app import create_explorer_app
-    from keras_gen.serving.rest import ModelRepository, create_app
+    from keras_gen.serving.repository import ModelRepository
+    from keras_gen.serving.rest import create_app
     from keras_gen.serving.runtime import LoadedExport
 
     old = LoadedExport.__new__(LoadedExport)

@@ -29,7 +29,8 @@ def main(argv=None, prog: str = "keras-gen explore") -> int:
     with exit_on_user_error(prog):
         from pathlib import Path
 
-        from keras_gen.serving.rest import check_export_root, listen, source_kind
+        from keras_gen.serving.repository import check_export_root, source_kind
+        from keras_gen.serving.server import listen
 
         sources = []
         for text in args.paths or [DEFAULT_ROOT]:
@@ -45,7 +46,7 @@ def main(argv=None, prog: str = "keras-gen explore") -> int:
         import webbrowser
 
         from keras_gen.serving.explorer_app import create_explorer_app
-        from keras_gen.serving.rest import is_loopback, run, url_of
+        from keras_gen.serving.server import is_loopback, run, url_of
 
         try:
             app = create_explorer_app(sources, serving_url=args.serving_url, max_batch=args.max_batch,

@@ -31,7 +31,7 @@ def add_server_arguments(p: OneLineParser) -> None:
 
 def allowed_hosts(host: str):
     """Host headers a loopback-bound server answers (None: any, for a non-loopback bind)."""
-    from keras_gen.serving.rest import LOOPBACK_HOSTS, is_loopback
+    from keras_gen.serving.server import LOOPBACK_HOSTS, is_loopback
 
     return set(LOOPBACK_HOSTS) if is_loopback(host) else None
 
@@ -52,14 +52,16 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
     # The root and the port are checked before TensorFlow is imported: a wrong path or a busy port
     # is one line within a second, and the port is held while the models load.
     with exit_on_user_error(prog):
-        from keras_gen.serving.rest import check_export_root, listen
+        from keras_gen.serving.repository import check_export_root
+        from keras_gen.serving.server import listen
 
         root = check_export_root(args.root)
         sock = listen(args.host, args.port)
     with running(prog):
         import sys
 
-        from keras_gen.serving.rest import create_app, is_loopback, run, url_of
+        from keras_gen.serving.rest import create_app
+        from keras_gen.serving.server import is_loopback, run, url_of
 
         try:
             app = create_app([root], max_batch=args.max_batch, allowed_hosts=allowed_hosts(args.host))

@@ -35,7 +35,8 @@ from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
 from keras_gen.serving import DEFAULT_MAX_BATCH
-from keras_gen.serving.rest import ApiError, ModelRepository, RestApp, error_response, json_response
+from keras_gen.serving.repository import ApiError, ModelRepository
+from keras_gen.serving.rest import RestApp, error_response, json_response
 from keras_gen.utils.errors import UserError
 
 STATIC_DIR = Path(__file__).resolve().parent / "explorer"
