@@ -471,8 +471,9 @@ def compare(a: FeatureSet, b: FeatureSet, evaluator, options: FidOptions = FidOp
     if a.count and b.count and a.count != b.count:
         notes.append(f"the sides have {a.count:,} and {b.count:,} images: FID depends on the count, so compare "
                      "it only with figures computed on the same counts (KID does not)")
-    smallest = min(c for c in (a.count, b.count, 10**9) if c)
-    if smallest < evaluator.feature_dim:
+    counts = [c for c in (a.count, b.count) if c]  # a statistics file may not say
+    if counts and min(counts) < evaluator.feature_dim:
+        smallest = min(counts)
         notes.append(f"fewer images ({smallest:,}) than features ({evaluator.feature_dim:,}): the covariance is "
                      "singular and FID biased upwards; published figures use 10,000 or 50,000")
     return {**result, "a": a.describe(), "b": b.describe(), "network": evaluator.name.split("/")[0],
