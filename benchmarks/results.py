@@ -264,7 +264,7 @@ def read_job(job: Job, args) -> dict | None:
     return {"job": job.name, "model": job.model, "group": job.group, "seed": job.seed, "variant": job.variant,
             "family": entry.family, "report": f"{entry.report}, {entry.section}",
             "options": dict(job.options), "latent_dim": config.get("latent_dim"),
-            "batch_size": config["batch_size"], "learning_rate": config["learning_rate"],
+            "batch_size": config["batch_size"], "learning_rate": config["optimizer"]["learning_rate"],
             "minutes": seconds / 60, "images_seen": images, "epochs_of_data": images / 60000,
             "images_per_sec": sorted(speeds)[len(speeds) // 2] if speeds else figures.get("images_per_sec"),
             "figures": figures, "floors": floors, "class_counts": evaluation.get("class_counts"),

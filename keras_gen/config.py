@@ -34,8 +34,7 @@ class RunConfig:
     dataset: str
     epochs: int
     batch_size: int
-    learning_rate: float
-    optimizer: dict
+    optimizer: dict  # {"name": ..., "learning_rate": ..., ...}: the one home of the learning rate (--lr)
     image_shape: tuple[int, int, int]
     latent_dim: int | None = None
     steps_per_epoch: int | None = None
@@ -85,7 +84,10 @@ class RunConfig:
                           ("num_classes", "the dataset")):
             if key in self.model_options:
                 raise UserError(f"--option {key} is not a model option; {flag} sets it")
-        if not self.learning_rate > 0:
+        if not isinstance(self.optimizer, dict) or "learning_rate" not in self.optimizer:
+            raise UserError(f"optimizer must name its learning_rate, got {self.optimizer!r}")
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) \
+                or not self.learning_rate > 0:
             raise UserError(f"--lr must be positive, got {self.learning_rate!r}")
         if self.strategy not in STRATEGIES:
             raise UserError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
@@ -105,6 +107,11 @@ class RunConfig:
         if self.keep_best is not None and self.eval_every is None:
             object.__setattr__(self, "eval_every", 1)  # the best needs a figure every epoch
         object.__setattr__(self, "image_shape", tuple(int(d) for d in self.image_shape))
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of every optimizer (``--lr``), read from :attr:`optimizer`."""
+        return self.optimizer["learning_rate"]
 
     def summary(self) -> str:
         """One line for the terminal; config.json holds everything."""
@@ -137,7 +144,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         d = {k: v for k, v in d.items() if k != "keras_gen_version"}
-        return cls(**check_keys(d))
+        return cls(**_with_learning_rate(check_keys(d)))
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
@@ -147,10 +154,25 @@ class RunConfig:
             raise UserError(f"cannot read run config {path}: {err}") from None
 
     def replace(self, **changes) -> "RunConfig":
-        return dataclasses.replace(self, **check_keys(changes))
+        """A copy with ``changes``; ``learning_rate`` (``--lr``) goes into the optimizer."""
+        changes = check_keys(changes)
+        if "learning_rate" in changes:
+            changes = {**changes, "optimizer": {**changes.get("optimizer", self.optimizer)}}
+        return dataclasses.replace(self, **_with_learning_rate(changes))
 
 
-FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+def _with_learning_rate(d: dict) -> dict:
+    """``d`` with a top-level ``learning_rate`` (``--lr``, or a config.json written before the
+    optimizer was its one home) moved into its ``optimizer``."""
+    if "learning_rate" not in d:
+        return d
+    d = dict(d)
+    d["optimizer"] = {**d["optimizer"], "learning_rate": d.pop("learning_rate")}
+    return d
+
+
+# Every key a config takes: its fields, and learning_rate (--lr), which lives in the optimizer.
+FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig)) + ("learning_rate",)
 
 
 def check_keys(overrides: dict) -> dict:
@@ -207,14 +229,13 @@ def resolve_config(model: str, **overrides) -> RunConfig:
     overrides.setdefault("jit_compile", entry.jit_compile if single_device else False)
     overrides.setdefault("steps_per_execution", entry.steps_per_execution if single_device else 1)
     optimizer = dict(overrides.pop("optimizer", entry.optimizer))
-    learning_rate = overrides.pop("learning_rate", optimizer["learning_rate"])
-    optimizer["learning_rate"] = learning_rate
+    if "learning_rate" in overrides:  # --lr: the report's optimizer at another rate
+        optimizer["learning_rate"] = overrides.pop("learning_rate")
     return RunConfig(
         model=model,
         dataset=dataset,
         epochs=overrides.pop("epochs", entry.epochs),
         batch_size=overrides.pop("batch_size", entry.batch_size),
-        learning_rate=learning_rate,
         optimizer=optimizer,
         image_shape=overrides.pop("image_shape", (h, w, _channels(spec, overrides))),
         **overrides,

@@ -320,3 +320,20 @@ def test_time_limit_counts_training_steps_not_validation():
     # Counting epoch_seconds, it would have stopped at the second (a loaded machine's four tiny
     # steps take well under the 0.5 s per epoch it would take to stop there counting train_seconds).
     assert epochs > 2
+
+
+def test_the_learning_rate_has_one_home():
+    """--lr lives in the optimizer's spec only (it was also a field, re-synced by hand); a
+    config.json written with both still loads."""
+    from keras_gen.config import RunConfig, resolve_config
+    from keras_gen.utils.errors import UserError
+
+    config = resolve_config("mlp_gan", learning_rate=0.01)
+    saved = config.to_dict()
+    assert "learning_rate" not in saved and saved["optimizer"]["learning_rate"] == 0.01 == config.learning_rate
+    slower = config.replace(learning_rate=0.001)  # --resume --lr 0.001 after a divergence
+    assert slower.optimizer["learning_rate"] == 0.001 and config.optimizer["learning_rate"] == 0.01
+    assert RunConfig.from_dict({**saved, "learning_rate": 0.002}).learning_rate == 0.002
+    assert RunConfig.from_dict(json.loads(config.to_json())) == config
+    with pytest.raises(UserError, match="--lr must be positive"):
+        resolve_config("mlp_gan", learning_rate=-1.0)

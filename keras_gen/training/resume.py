@@ -58,6 +58,6 @@ def resume_config(run_dir: Path, overrides: dict) -> RunConfig:
             shown = list(saved.image_shape[:2]) if key == "image_size" else getattr(saved, key, None)
             raise UserError(f"cannot change {key.replace('_', '-')} when resuming {run_dir} (it was {shown!r}, "
                             f"got {value!r}); drop the flag or start a new run")
-    if "learning_rate" in changes:  # e.g. after a divergence: continue from the last checkpoint, slower
-        changes["optimizer"] = {**saved.optimizer, "learning_rate": changes["learning_rate"]}
+    # --lr may change (after a divergence: continue from the last checkpoint, slower): replace puts
+    # it in the optimizer, the learning rate's one home
     return saved.replace(run_dir=str(run_dir), **changes)
