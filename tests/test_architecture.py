@@ -172,6 +172,8 @@ print("tensorflow imported:", "tensorflow" in sys.modules)
     ["keras_gen", "export", "--help"],
     ["keras_gen", "sample", "--help"],
     ["keras_gen", "interpolate", "--help"],
+    ["keras_gen", "fid", "--help"],
+    ["keras_gen", "serve", "--help"],
 ])
 def test_help_answers_without_importing_tensorflow(command):
     out = subprocess.run([sys.executable, "-c", HELP_PROBE, *command], cwd=REPO, capture_output=True, text=True,
