@@ -135,8 +135,9 @@ def test_a_model_and_a_dataset_are_brought_to_one_size(tmp_path):
         (tmp_path / str(size) / "config.json").write_text(json.dumps({"image_shape": [size, size, 1]}))
     assert matching_sizes(["mnist:test", str(tmp_path / "32")]) == {"crop_to": (28, 28, 1)}
     assert matching_sizes([str(tmp_path / "64"), "mnist:test"]) == {"image_size": 64}
-    assert matching_sizes(["mnist:test", str(tmp_path / "28")]) == {"image_size": None}
-    assert matching_sizes(["mnist:test", "mnist:train"]) == {"image_size": None}
+    assert matching_sizes(["mnist:test", str(tmp_path / "28")]) == {}
+    assert matching_sizes(["mnist:test", "mnist:train"]) == {}
+    assert matching_sizes(["celeba:test", str(tmp_path / "64")]) == {"image_size": 64}  # celeba has no fixed size
 
 
 def test_mixed_sizes_are_resized_and_said(tmp_path, cache, mnist_test):

@@ -37,7 +37,6 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -289,11 +288,12 @@ def matching_sizes(inputs: list[str]) -> dict:
     models = [shape for shape in map(model_image_shape, inputs) if shape]
     datasets = [tuple(get_dataset_spec(parse_dataset(spec)[0]).image_shape) for spec in inputs
                 if not Path(spec).expanduser().exists() and parse_dataset(spec)]
-    if not models or not datasets or None in datasets[0] or models[0] == datasets[0]:
-        return {"image_size": models[0][0] if models and datasets and None in datasets[0] else None}
-    if crop_offsets(models[0], datasets[0]) is not None:
-        return {"crop_to": datasets[0]}
-    return {"image_size": models[0][0]}
+    if not models or not datasets or models[0] == datasets[0]:
+        return {}
+    model, data = models[0], datasets[0]
+    if None not in data and crop_offsets(model, data) is not None:
+        return {"crop_to": data}
+    return {"image_size": model[0]}  # also for a dataset of no fixed size (celeba)
 
 
 def check_input(spec: str, *, feature_dim: int, data_dir=None) -> None:
@@ -320,8 +320,7 @@ def check_input(spec: str, *, feature_dim: int, data_dir=None) -> None:
 
 
 def feature_set(spec: str, evaluator, *, num_images: int | None = None, seed: int = 0, data_dir=None,
-                image_size: int | None = None, crop_to=None,
-                log: Callable[[str], None] = lambda line: None) -> FeatureSet:
+                image_size: int | None = None, crop_to=None) -> FeatureSet:
     """The features (or statistics) of one side, ``spec`` being any of the module docstring's inputs;
     ``image_size`` fits a dataset side, ``crop_to`` crops a model's samples (:func:`matching_sizes`)."""
     path = Path(spec).expanduser()
