@@ -154,3 +154,21 @@ def test_the_fid_example_prints_the_documented_figures(tmp_path):
         assert re.sub(number, "#", got) == re.sub(number, "#", documented), (got, documented)
         for a, b in zip(re.findall(number, got), re.findall(number, documented)):
             assert float(a) == pytest.approx(float(b), rel=1e-3, abs=2e-5), (got, documented)
+
+
+def test_the_readme_papers_table_is_the_committed_results():
+    """The README's table beside the papers quotes docs/results/papers/results.json (FID, KID and
+    training minutes of every measured row): a rerun that changes a figure must change the README."""
+    import json
+
+    results = json.loads((REPO / "docs" / "results" / "papers" / "results.json").read_text())
+    section = README.split("### Beside the papers", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| `")]
+    measured = [r for r in results["rows"] if r["result"]]
+    assert len(lines) == len(measured) and measured, (lines, [r["row"] for r in measured])
+    for row in measured:
+        line = next(line for line in lines if line.startswith(f"| `{row['model']}` | {row['dataset']} |"))
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert cells[3] == f"{row['train_minutes']} min", line
+        assert cells[4] == f"**{three_figures(row['result']['fid'])}**", line
+        assert cells[5] == f"{row['result']['kid']:.4f}", line

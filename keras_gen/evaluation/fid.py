@@ -203,8 +203,10 @@ def _array_images(path: Path) -> tuple[np.ndarray, list[str]]:
 
 
 def _folder_images(root: Path, num_images: int | None, seed: int):
-    """``(batches, count, notes)`` of a folder's images, decoded with Pillow in threads: images of
-    other sizes resized to the most common size, undecodable files skipped and counted."""
+    """``(batches, count, notes, skipped)`` of a folder's images: a generator function of uint8
+    batches decoded with Pillow in threads (images of other sizes resized to the most common
+    size), the images whose headers read, notes, and the list of undecodable files, which grows
+    as the batches find files whose data is damaged behind a good header."""
     from PIL import Image
 
     from keras_gen.datasets.files import walk_images
