@@ -144,16 +144,18 @@ def render() -> None:
         path = ROOT / row / f"fid{N}.json"
         result = json.loads(path.read_text()) if path.is_file() else None
         history = ROOT / row / "history.csv"
-        seconds = None
+        seconds, epochs_done = None, 0
         if history.is_file():
             import csv
 
             with open(history, newline="") as f:
-                seconds = sum(float(r.get("train_seconds") or 0) for r in csv.DictReader(f))
+                rows_read = list(csv.DictReader(f))
+            seconds, epochs_done = sum(float(r.get("train_seconds") or 0) for r in rows_read), len(rows_read)
         rows.append({"row": row, "dataset": dataset, "family": family, "model": args[1], "why": why,
                      "train_command": " ".join(train_command(row, args)),
                      "fid_command": " ".join(fid_command(dataset, f"runs/papers/{row}")),
-                     "train_minutes": None if seconds is None else round(seconds / 60, 1), "result": result})
+                     "train_minutes": None if seconds is None else round(seconds / 60, 1),
+                     "epochs": int(args[args.index("--epochs") + 1]), "epochs_done": epochs_done, "result": result})
     floors = {}
     for dataset in sorted({r[1] for r in ROWS}):
         path = ROOT / f"floor-{dataset}" / f"fid{N}.json"
@@ -179,11 +181,13 @@ def render() -> None:
         "",
     ]
     for dataset, title in (("mnist", "MNIST"), ("fashion_mnist", "Fashion-MNIST")):
-        lines += [f"## {title}", "", "| model | family | trained | FID | KID | precision | recall | source |",
+        lines += [f"## {title}", "", "| model | family | trained here / protocol | FID | KID | precision | recall | "
+                  "source |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in (r for r in rows if r["dataset"] == dataset):
             res = r["result"]
-            trained_text = f"{r['train_minutes']} min here" if r["train_minutes"] is not None else "–"
+            trained_text = f"{r['epochs_done']} of {r['epochs']} epochs so far" if r["epochs_done"] < r["epochs"] \
+                else f"{r['epochs']} epochs, {r['train_minutes']} min"
             if res is None:
                 lines.append(f"| `{r['model']}` | {r['family']} | {trained_text} | not measured yet | | | | "
                              "this project |")
@@ -210,7 +214,9 @@ def render() -> None:
         "percent; on 28x28 digits upsampled 10x the difference is larger, so a figure within about 1 of a "
         "published one is a tie.",
         "* **Models and budgets**: the published GAN figures are the best of a hyper-parameter search on GPUs; "
-        "ours are the reports' architectures and settings, trained on this 2-core CPU for the minutes shown.",
+        "ours are the reports' architectures and settings, trained on this 2-core CPU for the epochs shown. The "
+        "minutes are training steps only, on a machine other jobs shared (FID passes, tests), so they are upper "
+        "bounds.",
         "* **Image size**: `dcgan_32` generates 32x32 images (MNIST padded by 2 pixels, as Ali's report trains "
         "it); `keras-gen fid` crops its samples back to 28x28, so every row is compared with the same 28x28 test "
         "images.",
