@@ -337,3 +337,24 @@ def test_the_learning_rate_has_one_home():
     assert RunConfig.from_dict(json.loads(config.to_json())) == config
     with pytest.raises(UserError, match="--lr must be positive"):
         resolve_config("mlp_gan", learning_rate=-1.0)
+
+
+def test_a_ctrl_c_lost_in_a_finalizer_still_stops_training():
+    """Python swallows a KeyboardInterrupt raised inside __del__; the guard raises it again at the
+    next step's end, so fit stops (a loaded machine once trained on for two minutes after Ctrl-C)."""
+    from keras_gen.training.callbacks import InterruptGuard
+
+    previous = signal.getsignal(signal.SIGINT)
+
+    class Finalizer:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # handled here, inside __del__: "Exception ignored in"
+            for _ in range(1000):  # Python runs the handler at the next bytecodes
+                pass
+
+    with InterruptGuard() as guard:
+        Finalizer()  # collected at once: the KeyboardInterrupt is swallowed
+        assert guard.pending
+        with pytest.raises(KeyboardInterrupt):
+            guard.on_train_batch_end(0)
+    assert signal.getsignal(signal.SIGINT) is previous  # restored after fit

@@ -10,6 +10,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -87,6 +89,38 @@ class Progress(keras.callbacks.Callback):
                                "step": step, "steps_per_epoch": steps, "steps_trained": int(self.model.steps_trained),
                                "images_per_sec": round(step * self.images_per_step / max(now - self._start, 1e-9), 1),
                                "pid": os.getpid(), "time": time.time()})
+
+
+class InterruptGuard(keras.callbacks.Callback):
+    """Ctrl-C always stops ``fit``. Python swallows a KeyboardInterrupt raised while a finalizer
+    (``__del__``) runs ("Exception ignored in ..."), and TensorFlow's objects run many, so now and
+    then a Ctrl-C was lost and training went on (a loaded 2-core machine lost two in a row). Use
+    as a context manager around ``fit`` and as one of its callbacks: the SIGINT handler raises at
+    once, as Python's does, and remembers; the next step's or epoch's end raises again if training
+    went on."""
+
+    def __init__(self):
+        super().__init__()
+        self.pending, self._previous = False, None
+
+    def _handler(self, signum, frame):
+        self.pending = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "InterruptGuard":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _raise_if_pending(self, *args, **kwargs):
+        if self.pending:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _raise_if_pending
 
 
 class TimeLimit(keras.callbacks.Callback):

@@ -249,10 +249,11 @@ def fit(model, train_ds, validation, callbacks: list, config: RunConfig, *, init
         out=print) -> None:
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
-        model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=config.steps_per_epoch,
-                  validation_data=validation[0] if validation else None,
-                  validation_steps=validation[1] if validation else None,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)
+        with kg_callbacks.InterruptGuard() as guard:  # a Ctrl-C lost in a finalizer is raised again
+            model.fit(train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+                      steps_per_epoch=config.steps_per_epoch, validation_data=validation[0] if validation else None,
+                      validation_steps=validation[1] if validation else None,
+                      callbacks=[guard, *callbacks], verbose=verbose, shuffle=False)
     except KeyboardInterrupt:
         raise TrainingInterrupted(run_dir) from None
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as err:
