@@ -232,7 +232,8 @@ def render() -> None:
     tmp.replace(OUT / "README.md")
     tmp = OUT / ".results.json.tmp"
     tmp.write_text(json.dumps({"protocol": {"images": N, "reference": "test split", "convention": "pytorch-fid"},
-                               "rows": rows, "floors": floors, "machine": machine}, indent=2) + "\n")
+                               "rows": rows, "floors": floors, "machine": machine},
+                              indent=2).replace(str(Path.home()), "~") + "\n")  # no machine's home in the docs
     tmp.replace(OUT / "results.json")
 
 
