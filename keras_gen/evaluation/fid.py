@@ -157,6 +157,13 @@ def _subset(total: int, num_images: int | None, seed: int, what: str) -> np.ndar
     return subset_indices(total, num_images, seed)
 
 
+def _check_split(dataset: str, split: str) -> None:
+    from keras_gen.datasets.files import SPLITS
+
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r} of {dataset}; choose one of {', '.join(SPLITS)} ({dataset}:test)")
+
+
 def _check_count(count: int, what: str) -> None:
     if count < 2:
         raise UserError(f"{what} has {count} image{'s' * (count != 1)}; FID needs at least 2 (and thousands for a "
@@ -301,16 +308,14 @@ def matching_sizes(inputs: list[str]) -> dict:
 def check_input(spec: str, *, feature_dim: int, data_dir=None) -> None:
     """The checks of :func:`feature_set` that need no network: a missing path, an empty folder, a
     bad statistics file, an unknown dataset or split are errors before the network loads."""
-    from keras_gen.datasets.files import SPLITS, has_image
+    from keras_gen.datasets.files import has_image
 
     path = Path(spec).expanduser()
     if not path.exists():
         dataset = parse_dataset(spec)
         if dataset is None:
             raise UserError(f"{spec} does not exist and is not a dataset with its split; pass {INPUTS}")
-        if dataset[1] not in SPLITS:
-            raise UserError(f"unknown split {dataset[1]!r} of {dataset[0]}; choose one of {', '.join(SPLITS)} "
-                            f"({dataset[0]}:test)")
+        _check_split(*dataset)
         from keras_gen.datasets import find_source
 
         find_source(dataset[0], data_dir)  # not found here: one line saying what to put where
@@ -384,11 +389,9 @@ def reference_statistics(evaluator, dataset: str, split: str, *, num_images: int
     cache), the statistics written beside them as ``stats-<dataset>-<split>[-nN-seedS].npz`` in
     pytorch-fid's layout, which other tools read too."""
     from keras_gen.datasets import find_source
-    from keras_gen.datasets.files import SPLITS
     from keras_gen.evaluation.extractors import load_split, source_key
 
-    if split not in SPLITS:
-        raise UserError(f"unknown split {split!r} of {dataset}; choose one of {', '.join(SPLITS)} ({dataset}:test)")
+    _check_split(dataset, split)
     source = find_source(dataset, data_dir)
     shape = tuple(source.spec.image_shape)
     if None in shape:
