@@ -284,6 +284,24 @@ def wait_while_paused(flag: Path) -> None:
             time.sleep(5)
 
 
+def finished_rows(args) -> tuple[list[dict], dict]:
+    """The finished jobs' rows and the machine they were measured on. A job whose run is not here
+    (a fresh clone: runs/ is not committed) keeps its row from ``--out``'s results.json, and so does
+    the machine when no row was read from a run, so ``--render`` redraws the pages anywhere."""
+    stored_path = Path(args.out) / "results.json"
+    stored = json.loads(stored_path.read_text()) if stored_path.is_file() else {}
+    kept = {r["job"]: r for r in stored.get("rows", [])}
+    rows, measured_here = [], False
+    for job in dataset_jobs(args):
+        row = read_job(job, args)
+        measured_here |= row is not None
+        if row is None:
+            row = kept.get(job.name)
+        if row is not None:
+            rows.append(row)
+    return rows, (machine() if measured_here or "machine" not in stored else stored["machine"])
+
+
 def machine() -> dict:
     cpu = platform.processor() or ""
     try:
@@ -349,10 +367,10 @@ def main(argv=None) -> int:
                 continue
             print(f"  done in {(time.time() - started) / 60:.1f} min", flush=True)
             try:  # a bug in the report must not stop the training
-                render([r for r in (read_job(j, args) for j in dataset_jobs(args)) if r], args, machine())
+                render(*finished_rows(args), args)
             except Exception:
                 traceback.print_exc()
-    render([r for r in (read_job(j, args) for j in dataset_jobs(args)) if r], args, machine())
+    render(*finished_rows(args), args)
     return 0
 
 

@@ -10,11 +10,9 @@ import shutil
 import statistics
 from pathlib import Path
 
+from keras_gen.evaluation.claims import CLAIMS, REPORT_PAIRS, Side, judge, judge_pair
+from keras_gen.evaluation.claims import label as figure_label
 from keras_gen.utils.fileio import atomic_path, write_text
-
-# The study reports' own GAN/VAE pairs (models_zoo cites each builder's section).
-PAIRS = {"Ali (001)": ("dcgan_32", "vae_mlp_2d"), "Ponnuru (000)": ("mlp_gan", "vae_mlp"),
-         "Junnuthula (002)": ("dcgan", "vae_conv"), "Dietrich (003)": ("dcgan_upsample", "vae_deconv")}
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -75,58 +73,62 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 # --------------------------------------------------------------------------- claims
 def claims(rows: list[dict]) -> list[dict]:
+    """Every claim the rows can decide: the reports' GAN/VAE claims over the reports' own pairs
+    (``keras_gen.evaluation.claims``, the same check ``keras-gen compare`` makes), then those that
+    need training curves or variant runs."""
     zoo = {r["model"]: r for r in rows if r["group"] == "zoo"}
     jobs = {r["job"]: r for r in rows}
+    return [*family_claims(zoo), *curve_claims(zoo), *variant_claims(jobs)]
+
+
+def _claim(text, source, compared, measured, verdict, runs=()) -> dict:
+    return {"claim": text, "source": source, "compared": compared, "measured": measured, "verdict": verdict,
+            "runs": sorted(runs)}
+
+
+def _side(row: dict, **extra) -> Side:
+    return Side(row["model"], row["family"], {**row["figures"], "images_per_sec": row["images_per_sec"], **extra},
+                row["floors"])
+
+
+def family_claims(zoo: dict) -> list[dict]:
+    """Each claim of ``CLAIMS`` over the report pairs it is made about that were both trained."""
+    out = []
+    for claim in CLAIMS:
+        pairs = {}
+        for who in claim.reports:
+            g, v = (zoo.get(m) for m in REPORT_PAIRS[who])
+            if g and v:
+                at = min(g["minutes"], v["minutes"])  # the pair's equal training time: the shorter run's
+                pairs[who] = (g, v, *(_side(r, fid_at_equal_time=fid_at(r, at)) for r in (g, v)))
+        found = judge(claim, [(gs, vs) for _, _, gs, vs in pairs.values()])
+        if found is None:
+            continue
+        measured = "; ".join(f"{who}: " + ", ".join(j["evidence"]) for who, (_, _, gs, vs) in pairs.items()
+                             if (j := judge_pair(claim, gs, vs)))
+        holding, judged = found["pairs_holding"], found["pairs"]
+        if found["outcome"] in ("holds", "does not hold"):
+            verdict = share(holding, judged)
+        elif judged == 1:
+            verdict = f"{found['outcome']}: the pair's figures {'disagree' if found['outcome'] == 'mixed' else 'tie'}"
+        else:
+            verdict = (f"{found['outcome']}: holds in {holding} of {judged} pairs" if holding else
+                       f"{found['outcome']}: no pair holds on every figure")
+        relative = " as a share of the real test images'"
+        compared = (" and ".join(figure_label(k) + (relative if k in claim.relative else "") for k in claim.metrics)
+                    + " of each report's GAN / VAE pair")
+        out.append(_claim(claim.text, claim.sources, compared, measured, verdict,
+                          runs=[r["job"] for g, v, _, _ in pairs.values() for r in (g, v)]))
+    return out
+
+
+def curve_claims(zoo: dict) -> list[dict]:
+    """Dietrich's architecture and critic claims, from the zoo runs' FID curves and class readings."""
     out = []
 
-    def claim(text, source, compared, measured, verdict, runs=()):
-        out.append({"claim": text, "source": source, "compared": compared, "measured": measured, "verdict": verdict,
-                    "runs": sorted(runs)})
+    def claim(*args, **kwargs):
+        out.append(_claim(*args, **kwargs))
 
-    pairs = {who: (zoo.get(g), zoo.get(v)) for who, (g, v) in PAIRS.items()}
-    done = {who: (g, v) for who, (g, v) in pairs.items() if g and v}
-
-    def pair_text(key, who, digits=3):
-        g, v = done[who]
-        return f"{who}: {g['model']} {fmt(fig(g, key), digits)} / {v['model']} {fmt(fig(v, key), digits)}"
-
-    if done:
-        def relative(row):  # sharpness over the real test images' at the model's own resolution (dcgan_32: 32x32)
-            return fig(row, "sharpness") / row["floors"]["sharpness"]
-
-        blurrier = [who for who, (g, v) in done.items() if relative(v) < relative(g)]
-        claim("VAE samples are blurrier than GAN samples", "all five reports",
-              "each report's GAN / VAE pair, sharpness (variance of the Laplacian) as a share of the real test "
-              "images' at the model's resolution",
-              "; ".join(f"{w}: {g['model']} {fmt(fig(g, 'sharpness'))} ({relative(g):.0%} of real) / {v['model']} "
-                        f"{fmt(fig(v, 'sharpness'))} ({relative(v):.0%})" for w, (g, v) in done.items()),
-              share(len(blurrier), len(done)), runs=[r["job"] for p in done.values() for r in p])
-    ap = [w for w in ("Ali (001)", "Ponnuru (000)") if w in done]
-    if ap:
-        wins = [w for w in ap if fig(done[w][0], "precision") > fig(done[w][1], "precision")]
-        claim("GANs have higher fidelity than VAEs", "Ali, Ponnuru", "precision (k = 3) of each pair",
-              "; ".join(pair_text("precision", w) for w in ap),
-              share(len(wins), len(ap)), runs=[r["job"] for w in ap for r in done[w]])
-        less = [w for w in ap if fig(done[w][0], "recall") < fig(done[w][1], "recall")]
-        claim("GAN samples vary less than VAE samples", "Ali, Ponnuru", "recall and classes covered of each pair",
-              "; ".join(pair_text("recall", w) + f" (classes {fmt(fig(done[w][0], 'classes_covered'))} / "
-                        f"{fmt(fig(done[w][1], 'classes_covered'))})" for w in ap),
-              share(len(less), len(ap)), runs=[r["job"] for w in ap for r in done[w]])
-    if "Junnuthula (002)" in done:
-        g, v = done["Junnuthula (002)"]
-        claim("the VAE outperforms the GAN on MNIST", "Junnuthula", "FID (domain classifier) of dcgan / vae_conv",
-              pair_text("fid", "Junnuthula (002)") + f"; KID {fmt(fig(g, 'kid'))} / {fmt(fig(v, 'kid'))}",
-              "**holds**" if fig(v, "fid") < fig(g, "fid") else "**does not hold**", runs=[g["job"], v["job"]])
-    if "Dietrich (003)" in done:
-        g, v = done["Dietrich (003)"]
-        marks = [m for m in (1.0, 2.0, min(g["minutes"], v["minutes"])) if m <= min(g["minutes"], v["minutes"])]
-        at = "; ".join(f"{m:.1f} min: {fmt(fid_at(g, m))} / {fmt(fid_at(v, m))}" for m in marks)
-        faster = all((fid_at(v, m) or math.inf) < (fid_at(g, m) or math.inf) for m in marks)
-        claim("VAEs train faster than GANs", "Dietrich",
-              "FID of dcgan_upsample / vae_deconv after equal training time; images/s",
-              f"FID after {at}; images/s {fmt(g['images_per_sec'])} / {fmt(v['images_per_sec'])}",
-              "**holds**: lower FID at every time" if faster else "**does not hold** at every time",
-              runs=[g["job"], v["job"]])
     if zoo.get("dcgan") and zoo.get("dcgan_upsample"):
         t, u = zoo["dcgan"], zoo["dcgan_upsample"]
         m = min(t["minutes"], u["minutes"])
@@ -178,6 +180,17 @@ def claims(rows: list[dict]) -> list[dict]:
               "; ".join(f"stage {i}: {r or 'none'}" for i, r in enumerate(recognised, 1)),
               "**holds**: the first classes stay and others join" if holds else
               "not shown at this budget: the recognised classes change from stage to stage", runs=[ac["job"]])
+
+    return out
+
+
+def variant_claims(jobs: dict) -> list[dict]:
+    """The claims that compare variants of one model over several seeds (``results.py``'s claim jobs)."""
+    out = []
+
+    def claim(*args, **kwargs):
+        out.append(_claim(*args, **kwargs))
+
 
     def seeds_claim(text, source, a_prefix, b_prefix, a_name, b_name, key="fid", extra="", expect="a"):
         """``expect``: the variant the claim says is better ("a" or "b"), or "a_not_worse"."""
@@ -321,7 +334,7 @@ def command(row: dict) -> str:
     return " ".join(row["train_command"])
 
 
-def render(rows: list[dict], args, machine: dict) -> None:
+def render(rows: list[dict], machine: dict, args) -> None:
     out = Path(args.out)
     (out / "grids").mkdir(parents=True, exist_ok=True)
     for r in rows:

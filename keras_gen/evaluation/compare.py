@@ -9,7 +9,7 @@ same settings is reused, ``--fresh`` forces a new one), then:
 * a verdict per figure: which model wins and by how much (a ratio for unbounded figures, a
   difference for fractions and log-likelihoods; "no clear winner" within one standard deviation
   where the figure has one);
-* the reports' qualitative claims (:data:`CLAIMS`) checked against the figures when GANs and
+* the reports' qualitative claims (:mod:`keras_gen.evaluation.claims`) checked against the figures when GANs and
   VAEs are both present;
 * sample grids side by side, loss curves (FID too when the run logged it) and class histograms.
 
@@ -20,7 +20,6 @@ pictures in ``report_files/``; ``comparison.json`` holds every figure and verdic
 from __future__ import annotations
 
 import base64
-import dataclasses
 import html
 import json
 import math
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from keras_gen import __version__
+from keras_gen.evaluation.claims import CLAIMS, Side, every_pair, judge
 from keras_gen.evaluation.evaluate import (
     METRIC,
     METRICS,
@@ -124,64 +124,14 @@ def _closest_to_real(spec: MetricSpec, rows: list[dict], floor) -> dict | None:
     return {"metric": spec.key, "winner": best, "text": text}
 
 
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """A qualitative finding of the reports, as a comparison of figures between families."""
-
-    text: str
-    sources: str
-    metrics: tuple[str, ...]  # figures that must all favour ``favours`` for the claim to hold
-    favours: str  # "gan" or "vae"
-    direction: dict = dataclasses.field(default_factory=dict)  # metric -> "higher"/"lower" when not the spec's
-
-
-CLAIMS: tuple[Claim, ...] = (
-    Claim("VAE samples are blurrier than GAN samples", "Ali §5; Ponnuru §6; Dietrich abstract, §V.A",
-          ("sharpness",), "gan", {"sharpness": "higher"}),
-    Claim("GANs produce higher-fidelity images than VAEs", "Ali §5; Ponnuru §6",
-          ("precision", "density"), "gan"),
-    Claim("GAN samples vary less than VAE samples", "Ali §5 (\"the variety is a bit limited\")",
-          ("recall", "coverage"), "vae"),
-    Claim("The VAE outperforms the GAN on MNIST", "Junnuthula abstract", ("fid", "kid"), "vae"),
-    # Images/s, not seconds per epoch: a VAE's epoch also scores the test set, a GAN's does not.
-    Claim("VAEs train faster than GANs", "Dietrich abstract", ("images_per_sec",), "vae"),
-)
-
-
 def check_claims(results: list[dict]) -> list[dict]:
-    """Each claim of :data:`CLAIMS` as "holds", "does not hold", "mixed" (some figures or some
-    pairs disagree, or tie) or "tie", with the figures; empty unless GANs and VAEs are both present."""
-    by_family = {"gan": [], "vae": []}
-    for result in results:
-        family = result["subject"]["family"]
-        by_family["gan" if family != "vae" else "vae"].append(result)
-    if not by_family["gan"] or not by_family["vae"]:
-        return []
-    out = []
-    for claim in CLAIMS:
-        other = "vae" if claim.favours == "gan" else "gan"
-        outcomes, details = [], []
-        for key in claim.metrics:
-            direction = claim.direction.get(key, METRIC[key].better)
-            for a in by_family[claim.favours]:
-                for b in by_family[other]:
-                    va, vb = (r["metrics"].get(key, {}).get("value") for r in (a, b))
-                    if va is None or vb is None:
-                        continue
-                    outcomes.append(None if va == vb else (va < vb if direction == "lower" else va > vb))
-                    details.append(f"{METRIC[key].label}: {a['subject']['name']} {format_value(key, va)} vs "
-                                   f"{b['subject']['name']} {format_value(key, vb)}")
-        decided = [o for o in outcomes if o is not None]
-        if not outcomes:
-            continue
-        if not decided:
-            outcome = "tie"
-        elif len(decided) < len(outcomes):
-            outcome = "mixed"
-        else:
-            outcome = "holds" if all(decided) else "does not hold" if not any(decided) else "mixed"
-        out.append({"claim": claim.text, "sources": claim.sources, "outcome": outcome, "evidence": details})
-    return out
+    """The reports' claims (:data:`keras_gen.evaluation.claims.CLAIMS`) over every GAN/VAE pair of
+    ``results``: empty unless GANs and VAEs are both present."""
+    sides = [Side(r["subject"]["name"], r["subject"]["family"],
+                  {k: e.get("value") for k, e in r["metrics"].items()},
+                  {k: e.get("floor") for k, e in r["metrics"].items()}) for r in results]
+    pairs = every_pair(sides)
+    return [v for v in (judge(claim, pairs) for claim in CLAIMS) if v is not None] if pairs else []
 
 
 # --------------------------------------------------------------------------- pictures
