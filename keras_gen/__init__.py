@@ -18,3 +18,9 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # 105 images/s against 140 (benchmarks/README.md, issue 19). Read once, when TensorFlow is first
 # imported, so it only takes effect if keras_gen is imported first; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+# keras.saving.load_model reads keras_gen's .keras files in any process that imported keras_gen
+# (keras_gen/registration.py: a hook on Keras' import, which imports nothing until a lookup needs it).
+from keras_gen import registration as _registration  # noqa: E402
+
+_registration.install()

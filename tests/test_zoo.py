@@ -106,6 +106,41 @@ def test_save_load_round_trip(name, trained, tmp_path):
             np.testing.assert_array_equal(a, b)
 
 
+
+# A fresh process that imports keras_gen and nothing else of the project, as a notebook would.
+LOAD_AFTER_IMPORT_KERAS_GEN = r"""
+import json, sys
+import keras_gen, keras
+import tensorflow as tf
+out = {}
+for path in sys.argv[1:]:
+    model = keras.saving.load_model(path)
+    labels = tf.constant([0, 1]) if model.conditional else None
+    out[path] = {"class": type(model).__name__, "sample": model.sample(tf.constant([0, 1]), labels).numpy().tolist(),
+                 "models_zoo": "models_zoo" in sys.modules}
+print(json.dumps(out))
+"""
+
+
+def test_every_zoo_checkpoint_loads_after_import_keras_gen(trained, tmp_path):
+    """``import keras_gen`` is enough for ``keras.saving.load_model``: every model's classes and
+    custom layers register when Keras first looks one up (keras_gen/registration.py)."""
+    import json
+
+    from conftest import run
+
+    paths = {}
+    for name in FAST:
+        paths[name] = tmp_path / f"{name}.keras"
+        trained(name)[0].save(paths[name])
+    proc = run(["-c", LOAD_AFTER_IMPORT_KERAS_GEN, *paths.values()], cwd=tmp_path, check=True)
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, path in paths.items():
+        model, got = trained(name)[0], loaded[str(path)]
+        assert got["class"] == type(model).__name__ and not got["models_zoo"], (name, got["class"])
+        labels = tf.constant([0, 1]) if model.conditional else None
+        np.testing.assert_allclose(got["sample"], model.sample(tf.constant([0, 1]), labels), atol=1e-5, err_msg=name)
+
 @pytest.mark.parametrize("name", FAST)
 def test_sampling_is_deterministic_per_seed(name, trained):
     model, _, _ = trained(name)

@@ -69,10 +69,7 @@ def find_checkpoint(run_dir: str | Path, which: str = "latest") -> dict:
 
 
 def load_checkpoint(path: str | Path):
-    """A ``.keras`` checkpoint, with every zoo family registered first (they register on import)."""
+    """A ``.keras`` checkpoint (keras_gen's classes register as Keras looks them up: registration.py)."""
     import keras
 
-    import models_zoo
-
-    models_zoo.names()  # imports every zoo module and so every family class they use
     return keras.saving.load_model(path)
