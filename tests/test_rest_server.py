@@ -245,18 +245,46 @@ def readme_curl_commands() -> list[str]:
     return [c for c in commands if c]
 
 
-def test_readme_curl_examples_run_as_written(server):
+def demo_latent_dim() -> int:
+    """The latent size ``make demo`` trains vae_mlp_2d with (read from the Makefile)."""
+    return int(re.search(r"--model vae_mlp_2d --latent-dim (\d+)", (REPO / "Makefile").read_text()).group(1))
+
+
+@pytest.fixture(scope="module")
+def demo(root, tmp_path_factory, tiny_mnist_dir):
+    """What a new user has after ``make demo``: vae_mlp_2d with the demo's latent size, trained (two
+    steps here) and exported to ``saved_models/`` in their working directory, its run kept; and
+    ``keras-gen serve`` on that root, which also holds the session's cgan export (the README's
+    conditional example)."""
+    from keras_gen.config import resolve_config
+    from keras_gen.training.run import train
+
+    cwd = tmp_path_factory.mktemp("demo_user")
+    run_dir = cwd / "runs" / "demo_vae_mlp_2d"
+    train(resolve_config("vae_mlp_2d", dataset="mnist", data_dir=str(tiny_mnist_dir), latent_dim=demo_latent_dim(),
+                         epochs=1, steps_per_epoch=2, batch_size=16, run_dir=str(run_dir),
+                         export_dir=str(cwd / "saved_models"), verbose=0), out=lambda *a: None)
+    shutil.copytree(root / "cgan_mnist", cwd / "saved_models" / "cgan_mnist")
+    proc, url = start_server(["serve", cwd / "saved_models", "--port", "0"], cwd / "serve.txt",
+                             r" at (http://127\.0\.0\.1:\d+)/v1/models")
+    yield {"cwd": cwd, "run": run_dir, "url": url}
+    stop(proc)
+
+
+def test_readme_curl_examples_run_as_written(demo):
+    """Every curl line of the README's local-serving block, against the export ``make demo`` makes."""
     assert shutil.which("curl"), "curl is needed to run the README's examples"
     commands = readme_curl_commands()
     assert len(commands) >= 8, commands
+    z = demo_latent_dim()
     for cmd in commands:
-        run = cmd.replace("http://localhost:8501", server["url"])
+        run = cmd.replace("http://localhost:8501", demo["url"])
         proc = subprocess.run(["bash", "-o", "pipefail", "-c", run + " -w '\\n%{http_code}'"], capture_output=True,
-                              text=True, timeout=120, env=env())
+                              text=True, timeout=120, env=env(), cwd=demo["cwd"])
         assert proc.returncode == 0, (cmd, proc.stderr)
         body, code = proc.stdout.rsplit("\n", 1)
         reply = json.loads(body)
-        if "NaN" in cmd:
+        if "NaN" in cmd or "float(\"nan\")" in cmd:
             assert code == "400" and "NaN or infinite" in reply["error"], (cmd, reply)
             continue
         assert code == "200", (cmd, reply)
@@ -267,13 +295,30 @@ def test_readme_curl_examples_run_as_written(server):
         elif ":predict" not in cmd:
             assert reply["model_version_status"][0]["state"] == "AVAILABLE"
         elif '"encode"' in cmd:
-            assert np.asarray(reply["outputs"]["z_mean"]).shape == (1, 2)
+            assert np.asarray(reply["outputs"]["z_mean"]).shape == (1, z)
         elif '"latent"' in cmd:
-            assert np.asarray(reply["outputs"]).shape == (1, 2)
+            assert np.asarray(reply["outputs"]).shape == (1, z)
         elif '"instances"' in cmd:
             assert np.asarray(reply["predictions"]).shape == (3, 28, 28, 1)
         else:
             assert np.asarray(reply["outputs"]).shape == (2, 28, 28, 1), cmd
+
+
+def test_readme_tflite_and_onnx_snippet_runs_against_the_demo_export(demo):
+    """The README's two ``keras-gen export --format`` lines on the demo's run, then its Python
+    snippet that runs both files, as written, in the user's working directory."""
+    text = (REPO / "README.md").read_text()
+    lines = re.findall(r"^keras-gen export (runs/\S+) (--format (?:tflite|onnx))", text, re.M)
+    assert len(lines) == 2, lines
+    for _, fmt in lines:
+        proc = subprocess.run(command("export", demo["run"], *fmt.split()), cwd=demo["cwd"], env=env(),
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "tf.lite.Interpreter" in b)
+    proc = subprocess.run([sys.executable, "-c", snippet + "\nprint(images.shape)\n"], cwd=demo["cwd"], env=env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "(4, 28, 28, 1)"
 
 
 # --------------------------------------------------------------------------- bad requests
