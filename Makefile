@@ -28,14 +28,19 @@ demo: $(STAMP)
 	@echo
 	@echo "next: source $(VENV)/bin/activate    # then python train.py ... and keras-gen ... work as in the README"
 
+# pytest-xdist: one worker per core, at most 4 (each is a TensorFlow process of 1-2 GB); loadfile
+# keeps a file's tests in one worker, so its module fixtures (trained runs, exports) are made once.
+# TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py

@@ -123,7 +123,7 @@ def test_evaluate_an_export_uses_its_signatures_only(runs, default_slot_cache):
     assert (out / "samples.png").is_file() and "mlp_gan_mnist" in proc.stdout
 
 
-def test_evaluation_is_reproducible_and_the_floor_is_cached(runs, default_slot_cache, monkeypatch):
+def test_evaluation_is_reproducible_and_the_floor_is_cached(runs, vae_evaluation, default_slot_cache, monkeypatch):
     from keras_gen.evaluation.evaluate import open_subject
 
     monkeypatch.setenv("KERAS_GEN_CACHE", str(default_slot_cache))
@@ -131,7 +131,7 @@ def test_evaluation_is_reproducible_and_the_floor_is_cached(runs, default_slot_c
     settings = EvalSettings(samples=200, kid_subsets=10, kid_subset_size=100, iwae_k=4, likelihood_images=32)
     lines = []
     first, grid = evaluate(subject, settings, log=lines.append)
-    assert not any("floor" in line for line in lines)  # computed by the CLI evaluation, cached since
+    assert not any("floor" in line for line in lines)  # computed by the CLI evaluation (vae_evaluation), cached
     second, _ = evaluate(subject, settings)
     for key, entry in first["metrics"].items():
         assert second["metrics"][key]["value"] == pytest.approx(entry["value"], rel=1e-5), key
