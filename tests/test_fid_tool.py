@@ -36,8 +36,29 @@ def cache(tmp_path_factory):
     return directory
 
 
-def fid(*args, cache, cwd):
+def fid_process(*args, cache, cwd):
+    """``keras-gen fid ARGS`` in its own process, as a user runs it."""
     return run(["-m", "keras_gen", "fid", *map(str, args)], cwd=cwd, env={"KERAS_GEN_CACHE": str(cache)})
+
+
+def fid(*args, cache, cwd) -> subprocess.CompletedProcess:
+    """``keras-gen fid ARGS`` through the command's ``main`` in this process (a process each would
+    cost a TensorFlow start and a network load, about 15 s): the same exit status, stdout and
+    stderr; the test above runs the command in a process of its own."""
+    import contextlib
+    import io
+
+    from keras_gen.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        mp.setenv("KERAS_GEN_CACHE", str(cache))
+        mp.chdir(cwd)
+        try:
+            code = main(["fid", *map(str, args)])
+        except SystemExit as exit_:
+            code = exit_.code
+    return subprocess.CompletedProcess(["keras-gen", "fid", *args], code, out.getvalue(), err.getvalue())
 
 
 def write_png(path, image: np.ndarray) -> None:
@@ -70,7 +91,8 @@ def sets(tmp_path_factory, mnist_test, mnist_train):
 
 
 def test_a_folder_against_its_own_images_as_an_array(sets, cache):
-    proc = fid(sets / "pngs", sets / "x.npy", "--kid", "--prdc", "--kid-subsets", "10", "--json", cache=cache, cwd=sets)
+    proc = fid_process(sets / "pngs", sets / "x.npy", "--kid", "--prdc", "--kid-subsets", "10", "--json", cache=cache,
+                       cwd=sets)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["fid"] < 1e-3  # the same 24 images: the same statistics

@@ -433,10 +433,18 @@ def load_network(weights=None, *, log: Callable[[str], None] | None = None):
         if log:
             log(f"converting the FID Inception weights from {source} (once; cached in {target})")
         return _convert(source)
-    model = build_network()
-    try:
-        model.load_weights(target)
-    except Exception as err:  # a damaged cache file is the user's to replace, not a bug
-        raise UserError(f"cannot load {target} ({type(err).__name__}: {' '.join(str(err).split())[:100]}); "
-                        "delete it and run again, or run `keras-gen fid-weights PATH`") from None
-    return model, record
+    stat = target.stat()
+    key = (str(target.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:  # one network per weights file and process (read-only: inference only)
+        model = build_network()
+        try:
+            model.load_weights(target)
+        except Exception as err:  # a damaged cache file is the user's to replace, not a bug
+            raise UserError(f"cannot load {target} ({type(err).__name__}: {' '.join(str(err).split())[:100]}); "
+                            "delete it and run again, or run `keras-gen fid-weights PATH`") from None
+        _LOADED.clear()  # 95 MB of weights: keep only the latest
+        _LOADED[key] = model
+    return _LOADED[key], record
+
+
+_LOADED: dict = {}
