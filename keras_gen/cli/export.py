@@ -1,4 +1,5 @@
-"""``keras-gen export RUN_DIR``: re-export a run from one of its checkpoints (SavedModel, TFLite, ONNX)."""
+"""``keras-gen export SOURCE``: export a run from one of its checkpoints, or a ``.keras`` file of a
+model trained in Python (SavedModel, TFLite, ONNX)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,28 @@ from keras_gen.export import FORMATS
 
 
 def main(argv=None, prog: str = "keras-gen export") -> int:
-    p = OneLineParser(prog=prog, description="Re-export a training run from one of its checkpoints.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by train.py")
-    p.add_argument("--checkpoint", default="latest", help="latest (default), best (--keep-best) or an epoch number")
+    p = OneLineParser(prog=prog, description="Export a training run from one of its checkpoints, or a .keras file "
+                                             "of a keras_gen model (saved by model.save).")
+    p.add_argument("source", metavar="SOURCE", help="a run directory written by train.py, or a .keras file")
+    p.add_argument("--checkpoint", help="run directories: latest (default), best (--keep-best) or an epoch number")
     p.add_argument("--format", dest="fmt", choices=FORMATS, default="saved_model",
                    help="saved_model (TF Serving, default), tflite or onnx")
-    p.add_argument("--export-dir", help="export root (default: the run's, usually saved_models); TFLite and "
-                                        "ONNX go to <root>/tflite/ and <root>/onnx/")
+    p.add_argument("--export-dir", help="export root (default: the run's, usually saved_models; saved_models for a "
+                                        ".keras file); TFLite and ONNX go to <root>/tflite/ and <root>/onnx/")
+    p.add_argument("--name", help=".keras files: the model's name in <name>_<dataset> (default: the file's name)")
+    p.add_argument("--dataset", help=".keras files: the dataset the model learned (a run's checkpoint knows it)")
     args = p.parse_args(argv)
+    if args.source.endswith(".keras"):
+        if args.checkpoint:
+            p.error(f"--checkpoint picks one of a run's checkpoints; {args.source} is one already: drop --checkpoint")
+    elif args.name or args.dataset:
+        p.error("--name and --dataset are for .keras files; a run directory knows its model and dataset")
     with running(prog):
-        from keras_gen.export.from_run import export_run
+        from keras_gen.export.from_run import export_keras_file, export_run
 
-        export_run(args.run_dir, fmt=args.fmt, export_dir=args.export_dir, checkpoint=args.checkpoint)
+        if args.source.endswith(".keras"):
+            export_keras_file(args.source, name=args.name, dataset=args.dataset, fmt=args.fmt,
+                              export_dir=args.export_dir)
+        else:
+            export_run(args.source, fmt=args.fmt, export_dir=args.export_dir, checkpoint=args.checkpoint or "latest")
     return 0

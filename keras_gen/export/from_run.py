@@ -1,9 +1,11 @@
-"""Export a run's checkpoint: what ``train.py`` does at the end of a run and ``keras-gen export`` does later."""
+"""Export a run's checkpoint (what ``train.py`` does at the end of a run and ``keras-gen export`` does
+later) or a ``.keras`` file of a model trained in Python."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -38,24 +40,74 @@ def export_run(run_dir: str | os.PathLike, *, fmt: str = "saved_model", export_d
     """Re-export a run from its checkpoint ``checkpoint`` (latest, best or an epoch) as ``fmt`` (one
     of :data:`FORMATS`) under ``export_dir`` (default: the run's export directory); return the
     written directory."""
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    _check_format(fmt)
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.json); pass a directory train.py wrote, "
-                        "e.g. runs/<model>_<dataset>_<timestamp>")
+                        "e.g. runs/<model>_<dataset>_<timestamp>, or a .keras file")
     record = find_checkpoint(run_dir, checkpoint)
     config = RunConfig.load(run_dir / "config.json")
     root = Path(export_dir if export_dir is not None else config.export_dir)
+    return _write(fmt, root, lambda to: export_checkpoint(run_dir, config, which=checkpoint, export_dir=to),
+                  source=record["path"], out=out)
+
+
+def export_keras_file(path: str | os.PathLike, *, name: str | None = None, dataset: str | None = None,
+                      fmt: str = "saved_model", export_dir: str | os.PathLike | None = None, out=print) -> Path:
+    """Export a keras_gen model saved as a ``.keras`` file (``model.save`` in Python, or a file of a
+    run's ``checkpoints/``) as ``<export_dir>/<name>_<dataset>/<version>`` (default root
+    ``saved_models``), with the signatures ``train.py``'s exports have. A run's checkpoint file
+    knows its model and dataset; another file needs ``dataset`` and takes ``name`` from its file
+    name unless given."""
+    _check_format(fmt)
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; pass a .keras file or a run directory")
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+    config = RunConfig.load(run_dir / "config.json") if run_dir and (run_dir / "config.json").is_file() else None
+    name = name or (config.model if config else path.stem)
+    dataset = dataset or (config.dataset if config else None)
+    if not dataset:
+        raise UserError(f"{path} does not say which dataset its model learned; pass --dataset NAME (mnist, "
+                        "fashion_mnist, ...): exports are named <model>_<dataset> and evaluated against its test split")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", f"{name}_{dataset}"):
+        raise UserError(f"export name {name}_{dataset!s} must be letters, digits, '_', '.' and '-' (TF Serving's model "
+                        "names); pass --name NAME")
+    try:
+        model = load_checkpoint(path)
+    except Exception as err:  # not a zip, a class Keras cannot find, a damaged file
+        reason = " ".join(str(err).split())[:160]
+        raise UserError(f"cannot load {path} as a Keras model ({type(err).__name__}: {reason}); pass a .keras file "
+                        "that model.save wrote") from None
+    from keras_gen.families import GenerativeModel
+
+    if not isinstance(model, GenerativeModel):
+        raise UserError(f"{path} holds a {type(model).__name__}, not a keras_gen model (a GAN, WGAN, ACGAN or VAE "
+                        "family model); export it with keras' own model.export")
+    extra = {"source_file": str(path.resolve()), **({"run_dir": str(run_dir)} if config else {})}
+    root = Path(export_dir if export_dir is not None else (config.export_dir if config else "saved_models"))
+    return _write(fmt, root, lambda to: export_model(model, to, model_name=name, dataset=dataset,
+                                                     steps=model.steps_trained, extra_metadata=extra),
+                  source=str(path), out=out)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _write(fmt: str, root: Path, write_saved_model, *, source: str, out=print) -> Path:
+    """``write_saved_model(root)`` for a SavedModel; for TFLite and ONNX, a SavedModel in a
+    temporary directory of ``root``, converted under ``root/<fmt>/``."""
     if fmt == "saved_model":
-        path = export_checkpoint(run_dir, config, which=checkpoint, export_dir=root)
+        path = write_saved_model(root)
         out(f"SavedModel:  {path}")
         out(f"TF Serving:  {root / MODELS_CONFIG}")
         return path
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=root) as tmp:
-        saved = export_checkpoint(run_dir, config, which=checkpoint, export_dir=tmp)
-        path = (export_tflite if fmt == "tflite" else export_onnx)(saved, root, source=record["path"])
+        saved = write_saved_model(tmp)
+        path = (export_tflite if fmt == "tflite" else export_onnx)(saved, root, source=source)
     info = json.loads((path / METADATA_FILE).read_text())
     out(f"{'TFLite:' if fmt == 'tflite' else 'ONNX:':12s} {path}")
     out(f"signatures:  {', '.join(info['signatures'])}")
