@@ -20,7 +20,9 @@ This module adds what the strategy leaves to its user:
 * :func:`shard_by_data` shards an input pipeline by element: the global batch (``--batch-size``)
   is split across all replicas of all workers;
 * :func:`dtype_policy` sets Keras' ``mixed_float16`` policy while a ``--mixed-precision`` model
-  is built.
+  is built;
+* :class:`Cluster` puts these together as the steps of one run, so ``training/run.py:train``
+  reads straight down (join, continue, place, build, check, shard, fit, finish).
 """
 
 from __future__ import annotations
@@ -389,3 +391,73 @@ def dtype_policy(mixed_precision: bool):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+# --------------------------------------------------------------------------- one run's view
+@dataclasses.dataclass
+class Cluster:
+    """One training run's view of the processes it trains on: the strategy, this worker's role and
+    every step of :func:`keras_gen.training.run.train` that depends on them, in the order the run
+    takes them. Without ``--strategy multiworker`` it is a single chief and each step is a no-op."""
+
+    strategy: object  # a tf.distribute.Strategy
+    worker: Worker
+    multiworker: bool
+
+    @classmethod
+    def join(cls, config: RunConfig, strategy) -> "Cluster":
+        return cls(strategy, Worker.of(config.strategy), config.strategy == "multiworker")
+
+    @property
+    def is_chief(self) -> bool:
+        return self.worker.is_chief
+
+    def continue_run(self, config: RunConfig, resume_from: Path | None) -> tuple[Path | None, RunConfig]:
+        """A restarted worker's command continues the cluster's run (:func:`continue_cluster_run`)."""
+        return continue_cluster_run(config, resume_from)
+
+    def place(self, config: RunConfig, resume_from: Path | None, open_run_dir) -> tuple[Path, Path, RunConfig]:
+        """``(run directory, where this worker writes, config)``: the chief opens the run directory
+        (``open_run_dir(config, resume_from)``) and writes there; another worker names it (a new run's
+        is the chief's to create) and writes to its scratch directory, and does not export."""
+        if self.is_chief or resume_from is not None:
+            run_dir, config = open_run_dir(config, resume_from)
+        else:
+            from keras_gen.training.resume import RUNS_ROOT
+
+            run_dir = Path(config.run_dir) if config.run_dir else self.worker.write_dir(RUNS_ROOT)
+            config = config.replace(run_dir=str(run_dir))
+        if not self.is_chief:
+            config = config.replace(export=False)
+        return run_dir, self.worker.write_dir(run_dir), config
+
+    @contextlib.contextmanager
+    def building(self, config: RunConfig, resumed_run: Path | None):
+        """Where the model is built or restored: every worker agrees on the checkpoint first
+        (:func:`check_same_start`), then the dtype policy and the strategy's scope."""
+        check_same_start(self.strategy, resumed_run)  # before any variable exists
+        with dtype_policy(config.mixed_precision), self.strategy.scope():
+            yield
+
+    def check_batch(self, batch_size: int) -> None:
+        check_global_batch(self.strategy, batch_size)
+
+    def shard(self, dataset):
+        """Each worker's share of every global batch (:func:`shard_by_data`); the dataset itself alone."""
+        return shard_by_data(dataset) if self.multiworker else dataset
+
+    def lost(self, err: Exception, run_dir: Path) -> UserError | None:
+        """The one-line error for a collective that failed because a peer died; None on one worker."""
+        return lost_worker(err, run_dir) if self.multiworker else None
+
+    def finish(self, model, run_dir: Path, *, out=print) -> bool:
+        """After training: the weights' fingerprint on every worker of several (equal when the run
+        trained correctly); a worker that is not the chief removes its scratch directory. Whether
+        this process goes on to export."""
+        if self.worker.count > 1:
+            out(f"worker {self.worker.index} of {self.worker.count}: step {model.steps_trained}, weights fingerprint "
+                f"{weights_fingerprint(model)}")
+        if not self.is_chief:
+            self.worker.cleanup()
+            out(f"worker {self.worker.index}: done; the chief (worker 0) wrote {run_dir} and the export")
+        return self.is_chief

@@ -61,22 +61,13 @@ class TrainingData:
 
 def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> RunResult:
     """Run (or continue, from ``resume_from``) the training ``config`` describes and export the result."""
-    strategy = make_strategy(config.strategy)
     # Several workers: the chief writes the run directory and the export, the others a scratch
-    # directory (write_dir) they delete; a cluster run whose directory holds a run continues it.
-    worker = distributed.Worker.of(config.strategy)
-    resume_from, config = distributed.continue_cluster_run(config, resume_from)
+    # directory they delete; a cluster run whose directory holds a run continues it.
+    cluster = distributed.Cluster.join(config, make_strategy(config.strategy))
+    resume_from, config = cluster.continue_run(config, resume_from)
     data = open_data(config)  # reads and validates the files before anything is written
-    if worker.is_chief or resume_from is not None:
-        run_dir, config = open_run_dir(config, resume_from)
-    else:  # a new run: the chief creates its directory (and may have already)
-        run_dir = Path(config.run_dir) if config.run_dir else worker.write_dir(RUNS_ROOT)
-        config = config.replace(run_dir=str(run_dir))
-    write_dir = worker.write_dir(run_dir)
-    if not worker.is_chief:
-        config = config.replace(export=False)
-    distributed.check_same_start(strategy, run_dir if resume_from else None)  # before any variable exists
-    with distributed.dtype_policy(config.mixed_precision), strategy.scope():
+    run_dir, write_dir, config = cluster.place(config, resume_from, open_run_dir)
+    with cluster.building(config, run_dir if resume_from else None):
         model, checkpoint = restore_model(run_dir, config, out=out) if resume_from else (None, None)
         if model is None:  # a new run, or one interrupted before its first checkpoint
             model = new_model(config, data.source)
@@ -84,7 +75,7 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
     if data.n_train < images_per_step:
         raise UserError(f"dataset {config.dataset} has {data.n_train} training images, fewer than one step's "
                         f"{images_per_step}; lower --batch-size or raise --limit")
-    distributed.check_global_batch(strategy, config.batch_size)
+    cluster.check_batch(config.batch_size)
     if config.steps_per_epoch is None and None in data.train.element_spec[0].shape:
         # Images decoded from files: tf.data cannot know the batch count (a corrupt file is dropped
         # on the way), so an epoch is stated, one pass over the files, and the data repeats.
@@ -92,7 +83,8 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
         apply_speed_settings(model, config)
     cache_dir = write_dir / "data_cache"  # file cache for data too large for memory; removed after the run
     try:
-        train_ds, validation = input_pipelines(config, data, model, cache_dir, images_per_step=images_per_step)
+        train_ds, validation = input_pipelines(config, data, model, cache_dir, images_per_step=images_per_step,
+                                               shard=cluster.shard)
         initial_epoch = start_run_dir(write_dir, config, checkpoint, out=out)
         used = training_seconds(write_dir / "history.csv")
         if initial_epoch >= config.epochs or (config.time_limit and used >= config.time_limit * 60):
@@ -104,17 +96,13 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
             export_path = export_result(run_dir, config, model, out=out) if needs_export(run_dir, config) else None
             return RunResult(config, run_dir, model, initial_epoch, export_path)
         callbacks = run_callbacks(write_dir, config, data.source, images_per_step, used_seconds=used, out=out)
-        fit(model, train_ds, validation, callbacks, config, initial_epoch=initial_epoch, run_dir=run_dir, out=out)
+        fit(model, train_ds, validation, callbacks, config, initial_epoch=initial_epoch, run_dir=run_dir,
+            lost_worker=cluster.lost, out=out)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
     latest = latest_checkpoint(write_dir / "checkpoints")
     epochs_done = latest["epoch"] if latest else initial_epoch
-    if worker.count > 1:
-        out(f"worker {worker.index} of {worker.count}: step {model.steps_trained}, weights fingerprint "
-            f"{distributed.weights_fingerprint(model)}")
-    if not worker.is_chief:
-        worker.cleanup()
-        out(f"worker {worker.index}: done; the chief (worker 0) wrote {run_dir} and the export")
+    if not cluster.finish(model, run_dir, out=out):  # a worker other than the chief: nothing to export
         return RunResult(config, run_dir, model, epochs_done, None)
     export_path = export_result(run_dir, config, model, out=out)
     return RunResult(config, run_dir, model, epochs_done, export_path)
@@ -198,8 +186,10 @@ def remove_stale_temporaries(run_dir: Path) -> None:
                     path.unlink(missing_ok=True)
 
 
-def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Path, *, images_per_step: int):
-    """``(training batches, (validation batches, steps or None) or None)``; VAEs validate on the test split."""
+def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Path, *, images_per_step: int,
+                    shard=lambda dataset: dataset):
+    """``(training batches, (validation batches, steps or None) or None)``; VAEs validate on the test
+    split. ``shard`` keeps this worker's share of a dataset (``Cluster.shard``)."""
     shutil.rmtree(cache_dir, ignore_errors=True)  # an interrupted run may have left a partial one
     train_ds = build_train_set(data.train, image_shape=config.image_shape, value_range=model.value_range,
                                batch_size=images_per_step, seed=config.seed,
@@ -217,10 +207,7 @@ def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Pat
                                      drop_remainder=False, repeat=from_files, cache_dir=cache_dir / "test")
         validation_steps = -(-count_examples(test, config.limit) // batch) if from_files else None
         validation = (validation, validation_steps)
-    if config.strategy == "multiworker":  # each worker keeps its share of every global batch
-        train_ds = distributed.shard_by_data(train_ds)
-        validation = validation if validation is None else (distributed.shard_by_data(validation[0]), validation[1])
-    return train_ds, validation
+    return shard(train_ds), validation if validation is None else (shard(validation[0]), validation[1])
 
 
 def run_callbacks(run_dir: Path, config: RunConfig, source: Source, images_per_step: int, *,
@@ -246,7 +233,9 @@ def run_callbacks(run_dir: Path, config: RunConfig, source: Source, images_per_s
 
 
 def fit(model, train_ds, validation, callbacks: list, config: RunConfig, *, initial_epoch: int, run_dir: Path,
-        out=print) -> None:
+        lost_worker=lambda err, run_dir: None, out=print) -> None:
+    """``model.fit`` with the run's callbacks; a Ctrl-C, a lost peer (``lost_worker(err, run_dir)``:
+    the one-line error, or None when there are no peers) and a full disk end it with one line."""
     verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
         with kg_callbacks.InterruptGuard() as guard:  # a Ctrl-C lost in a finalizer is raised again
@@ -257,9 +246,10 @@ def fit(model, train_ds, validation, callbacks: list, config: RunConfig, *, init
     except KeyboardInterrupt:
         raise TrainingInterrupted(run_dir) from None
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as err:
-        if config.strategy != "multiworker":
+        lost = lost_worker(err, run_dir)  # a peer died: restart every worker to continue
+        if lost is None:
             raise
-        raise distributed.lost_worker(err, run_dir) from None  # a peer died: restart every worker to continue
+        raise lost from None
     except (OSError, tf.errors.OpError) as err:  # a full disk under another file (history, a grid, logs)
         if not is_disk_full(err):
             raise
