@@ -51,6 +51,11 @@ def model_option(text: str) -> tuple[str, int | float | str]:
     return key.strip(), value.strip()
 
 
+
+def add_checkpoint_argument(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint``: which checkpoint of a run directory a command reads (exports have one)."""
+    p.add_argument("--checkpoint", default="latest", help="run directories: latest (default), best or an epoch")
+
 @contextlib.contextmanager
 def running(prog: str):
     """The body of a command, once its arguments are parsed: TensorFlow is imported with its native

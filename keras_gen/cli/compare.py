@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_gen.cli.args import OneLineParser, running
+from keras_gen.cli.args import OneLineParser, add_checkpoint_argument, running
 from keras_gen.cli.evaluate import add_settings_arguments, settings_from_args, stderr
 
 
@@ -12,7 +12,7 @@ def main(argv=None, prog: str = "keras-gen compare") -> int:
                                              "figures side by side, a verdict per figure, samples and curves.")
     p.add_argument("paths", metavar="PATH", nargs="+", help="run directories or exports (two or more)")
     p.add_argument("--out", help="report directory (default comparisons/<models>-<time>)")
-    p.add_argument("--checkpoint", default="latest", help="for run directories: latest (default), best or an epoch")
+    add_checkpoint_argument(p)
     p.add_argument("--fresh", action="store_true", help="evaluate again even where an up-to-date metrics.json exists")
     add_settings_arguments(p)
     args = p.parse_args(argv)

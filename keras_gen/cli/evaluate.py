@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from keras_gen.cli.args import OneLineParser, positive_int, running
+from keras_gen.cli.args import OneLineParser, add_checkpoint_argument, positive_int, running
 from keras_gen.config import EVAL_EXTRACTORS
 from keras_gen.evaluation.settings import EvalSettings
 
@@ -56,7 +56,7 @@ def main(argv=None, prog: str = "keras-gen evaluate") -> int:
     p = OneLineParser(prog=prog, description="Measure a trained model: sample quality, diversity, memorization "
                                              "and (VAEs) likelihood, each beside the real test set's own figure.")
     p.add_argument("path", metavar="PATH", help="a run directory or an export (saved_models/<model>_<dataset>[/N])")
-    p.add_argument("--checkpoint", default="latest", help="run directories: latest (default), best or an epoch")
+    add_checkpoint_argument(p)
     p.add_argument("--out", help="directory for metrics.json and samples.png (default <run>/evaluation, or "
                                  "evaluations/<model>_<dataset>-v<version> for an export)")
     add_settings_arguments(p)
