@@ -24,3 +24,20 @@ _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 from keras_gen import registration as _registration  # noqa: E402
 
 _registration.install()
+
+
+# The Python API (keras_gen/api.py, docs/api.md), imported on first use so that `import keras_gen`
+# and `keras-gen --help` stay free of TensorFlow.
+_API = ("build", "export_model", "list_models", "load_images")  # not "export": the subpackage of that name
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module("keras_gen.api"), name)
+    raise AttributeError(f"module 'keras_gen' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

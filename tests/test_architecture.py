@@ -25,7 +25,7 @@ SOURCES = ("keras_gen", "models_zoo", "benchmarks")  # the graph: the package, t
 # The zoo builds plain networks from the families and layers; the config reads the zoo's defaults.
 LAYERS = [
     {"benchmarks"},
-    {"cli", "__main__"},
+    {"cli", "__main__", "api"},  # api: the Python API, which the package's __getattr__ imports by name on first use
     {"training"},
     {"evaluation", "export"},
     {"serving"},
@@ -200,10 +200,10 @@ def test_checkpoint_written_before_the_reorganisation_loads(name):
     steps = model.steps_trained
     assert steps > 0
     rng = np.random.default_rng(1)
-    x = rng.uniform(0 if model.family == "vae" else -1, 1, (16 * model.data_batch_multiplier, 8, 8, 1))
+    x = rng.uniform(0, 1, (16 * model.data_batch_multiplier, 8, 8, 1))  # fit scales [0, 1] arrays to the range
     data = (x.astype("float32"), rng.integers(0, 3, len(x)).astype("int32")) if model.conditional else x
-    model.fit(*(data if model.conditional else (data,)), batch_size=8 * model.data_batch_multiplier, epochs=1,
-              verbose=0)
+    # batch_size is each network's batch, as train.py's --batch-size: a step takes data_batch_multiplier of them
+    model.fit(*(data if model.conditional else (data,)), batch_size=8, epochs=1, verbose=0)
     assert model.steps_trained == steps + 2
 
 

@@ -84,7 +84,7 @@ def test_bad_sources_are_one_line_and_write_nothing(saved, tmp_path, capsys, mon
     (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04 not a zip")
     cases = [
         ((path,), ["does not say which dataset", "pass --dataset NAME"]),
-        ((tmp_path / "plain.keras", "--dataset", "mnist"), ["holds a Sequential, not a keras_gen model"]),
+        ((tmp_path / "plain.keras", "--dataset", "mnist"), ["plain.keras is a Sequential, not a keras_gen model"]),
         ((tmp_path / "broken.keras", "--dataset", "mnist"), ["cannot load", "as a Keras model"]),
         ((tmp_path / "missing.keras", "--dataset", "mnist"), ["does not exist"]),
         ((path, "--dataset", "mnist", "--name", "my vae"), ["must be letters, digits"]),

@@ -147,3 +147,49 @@ def count_examples(source: tf.data.Dataset, limit: int | None = None) -> int:
     if n < 0:  # unknown (e.g. a filtered file list): count once
         n = int(source.reduce(0, lambda count, _: count + 1))
     return n if limit is None else min(n, limit)
+
+
+def images_dataset(images, labels=None, *, image_shape: tuple[int, int, int], value_range: str, batch_size: int,
+                   seed: int = 0, num_classes: int | None = None) -> tf.data.Dataset:
+    """A NumPy array of images -> shuffled batches a model trains on (``GenerativeModel.fit``).
+
+    ``images``: ``[N, H, W, C]`` (or ``[N, H, W]`` for one channel) of the model's image shape,
+    uint8 in [0, 255] or floats in [0, 1]; they are scaled to ``value_range`` (a tanh generator's
+    [-1, 1]). ``labels``: ``[N]`` class ids of a conditional model. Anything else is a ValueError
+    that says what was expected. Batches of ``batch_size``, the last partial one dropped (GAN
+    losses average over a fixed batch); reshuffled with ``seed`` every epoch.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3 and image_shape[-1] == 1:
+        images = images[..., None]
+    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
+        raise ValueError(f"images must be [N, {', '.join(map(str, image_shape))}] (the model's image shape), got "
+                         f"{list(images.shape)}; resize them, or build the model for their shape (image_shape=...)")
+    if images.dtype == np.uint8:
+        unit = images.astype(np.float32) / 255.0
+    elif np.issubdtype(images.dtype, np.floating):
+        if not np.all(np.isfinite(images)):
+            raise ValueError("images hold NaN or infinite values")
+        low, high = float(images.min()), float(images.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(f"float images must be in [0, 1], got values in [{low:.3g}, {high:.3g}]; pass uint8 "
+                             "images or divide by 255 (the model scales [0, 1] to its own range)")
+        unit = images.astype(np.float32)
+    else:
+        raise ValueError(f"images must be uint8 or floating point, got {images.dtype}")
+    if len(unit) < batch_size:
+        raise ValueError(f"{len(unit)} images are fewer than one batch of {batch_size}; pass a smaller batch_size")
+    low, high = VALUE_RANGES[value_range]
+    scaled = unit * (high - low) + low  # [N, H, W, C] in the model's range
+    elements = (scaled,)
+    if num_classes is not None:
+        if labels is None:
+            raise ValueError(f"the model is conditional: pass y, the class ids [N] in 0..{num_classes - 1}")
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(unit) or not np.issubdtype(labels.dtype, np.integer) or \
+                labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(f"y must be {len(unit)} integer class ids in 0..{num_classes - 1}")
+        elements = (scaled, labels.astype(np.int32))
+    ds = tf.data.Dataset.from_tensor_slices(elements)
+    return (ds.shuffle(len(unit), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE))

@@ -72,23 +72,36 @@ def export_keras_file(path: str | os.PathLike, *, name: str | None = None, datas
                         "fashion_mnist, ...): exports are named <model>_<dataset> and evaluated against its test split")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", f"{name}_{dataset}"):
         raise UserError(f"export name {name}_{dataset!s} must be letters, digits, '_', '.' and '-' (TF Serving's model "
-                        "names); pass --name NAME")
+                        "names); pass --name NAME")  # before loading: the command line's fix
     try:
         model = load_checkpoint(path)
     except Exception as err:  # not a zip, a class Keras cannot find, a damaged file
         reason = " ".join(str(err).split())[:160]
         raise UserError(f"cannot load {path} as a Keras model ({type(err).__name__}: {reason}); pass a .keras file "
                         "that model.save wrote") from None
-    from keras_gen.families import GenerativeModel
-
-    if not isinstance(model, GenerativeModel):
-        raise UserError(f"{path} holds a {type(model).__name__}, not a keras_gen model (a GAN, WGAN, ACGAN or VAE "
-                        "family model); export it with keras' own model.export")
     extra = {"source_file": str(path.resolve()), **({"run_dir": str(run_dir)} if config else {})}
     root = Path(export_dir if export_dir is not None else (config.export_dir if config else "saved_models"))
-    return _write(fmt, root, lambda to: export_model(model, to, model_name=name, dataset=dataset,
-                                                     steps=model.steps_trained, extra_metadata=extra),
-                  source=str(path), out=out)
+    return export_object(model, root, name=name, dataset=dataset, fmt=fmt, extra_metadata=extra, source=str(path),
+                         what=str(path), out=out)
+
+
+def export_object(model, root: str | os.PathLike = "saved_models", *, name: str, dataset: str,
+                  fmt: str = "saved_model", extra_metadata: dict | None = None, source: str | None = None,
+                  what: str = "the model", out=print) -> Path:
+    """Export a keras_gen model object as ``<root>/<name>_<dataset>/<version>`` (or its TFLite or
+    ONNX conversion under ``<root>/<fmt>/``); return the written directory."""
+    from keras_gen.families import GenerativeModel
+
+    _check_format(fmt)
+    if not isinstance(model, GenerativeModel):
+        raise UserError(f"{what} is a {type(model).__name__}, not a keras_gen model (a GAN, WGAN, ACGAN or VAE "
+                        "family model); export it with keras' own model.export")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", f"{name}_{dataset}"):
+        raise UserError(f"export name {name}_{dataset} must be letters, digits, '_', '.' and '-' (TF Serving's model "
+                        "names); pass another name")
+    return _write(fmt, Path(root), lambda to: export_model(model, to, model_name=name, dataset=dataset,
+                                                           steps=model.steps_trained, extra_metadata=extra_metadata),
+                  source=source or type(model).__name__, out=out)
 
 
 def _check_format(fmt: str) -> None:

@@ -233,6 +233,24 @@ class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
         return self.generate(z, training=training)
 
     # -- helpers for train steps --------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
+        """``keras.Model.fit``, also on a NumPy array of images: ``x`` ``[N, H, W, C]`` uint8 or floats
+        in [0, 1] (scaled to the model's range, shuffled, in batches of ``batch_size``, default 64:
+        each network's batch, as ``train.py --batch-size``; a GAN with ``d_steps`` k takes k of them a
+        step), ``y`` the class ids of a conditional model. A ``tf.data.Dataset`` must yield images already
+        in :attr:`value_range` (``keras_gen.datasets.build_train_set`` makes one)."""
+        import numpy as np
+
+        if isinstance(x, np.ndarray):
+            from keras_gen.datasets.pipeline import images_dataset
+
+            x = images_dataset(x, y, image_shape=self.image_shape, value_range=self.value_range,
+                               batch_size=(batch_size or 64) * self.data_batch_multiplier,
+                               seed=kwargs.pop("seed", 0), num_classes=self.num_classes)
+            y = batch_size = None
+            kwargs["shuffle"] = False  # the dataset reshuffles every epoch itself
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
+
     def split_batch(self, data):
         """``(images, labels)`` of a batch, labels None unless the model is conditional."""
         images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
