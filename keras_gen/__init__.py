@@ -28,7 +28,7 @@ _registration.install()
 
 # The Python API (keras_gen/api.py, docs/api.md), imported on first use so that `import keras_gen`
 # and `keras-gen --help` stay free of TensorFlow.
-_API = ("build", "export_model", "list_models", "load_images")  # not "export": the subpackage of that name
+_API = ("build", "export_model", "fid", "list_models", "load_images")  # not "export": the subpackage of that name
 
 
 def __getattr__(name):

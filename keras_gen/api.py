@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build", "export_model", "list_models", "load_images"]
+__all__ = ["build", "export_model", "fid", "list_models", "load_images"]
 
 
 def list_models() -> list[str]:
@@ -80,3 +80,32 @@ def export_model(model, root: str | os.PathLike = "saved_models", *, name: str, 
     from keras_gen.export.from_run import export_object
 
     return export_object(model, root, name=name, dataset=dataset, fmt=fmt, out=lambda *a: None)
+
+
+def fid(a, b, *, num_images: int | None = None, kid: bool = False, prdc: bool = False,
+        convention: str = "pytorch-fid", data_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
+    """The standard FID of two image sets (the 2015 Inception network; pytorch-fid's figures), as
+    ``keras-gen fid A B --json`` computes it. Each side is a NumPy array of images (``[N, H, W]``,
+    ``[N, H, W, C]`` or ``[N, C, H, W]``; uint8 or floats in [0, 1]), a keras_gen model object
+    (``num_images`` samples of seeds 0, 1, ..., default 10,000), or what the command takes: an image
+    folder, a ``.npy``/``.npz``, a statistics ``.npz``, ``"mnist:test"``, a run or export directory.
+    ``kid`` adds KID, ``prdc`` precision/recall and density/coverage. Returns a dict: ``fid`` (and
+    ``kid``, ``kid_std``, ``precision``, ...), and per side ``a``/``b`` its image count and notes."""
+    from keras_gen.evaluation import fid as fid_lib
+    from keras_gen.evaluation.extractors import fid_inception_evaluator
+
+    evaluator = fid_inception_evaluator(convention=convention)
+
+    def side(x, name: str):
+        if isinstance(x, (str, os.PathLike)):
+            return fid_lib.feature_set(str(x), evaluator, num_images=num_images, seed=seed, data_dir=data_dir)
+        count = None
+        if hasattr(x, "sample") and hasattr(x, "latent_dim"):  # a generative model: its samples
+            count = num_images or fid_lib.DEFAULT_MODEL_SAMPLES
+            x = np.concatenate([np.asarray(x.sample(np.arange(i, min(i + fid_lib.CHUNK, count), dtype=np.int32)))
+                                for i in range(0, count, fid_lib.CHUNK)])
+        images, notes = fid_lib.image_array(np.asarray(x), f"array {name}")
+        return fid_lib.array_feature_set(images, notes, evaluator, label=f"array {name}",
+                                         num_images=None if count else num_images, seed=seed)
+
+    return fid_lib.compare(side(a, "a"), side(b, "b"), evaluator, fid_lib.FidOptions(kid=kid, prdc=prdc, seed=seed))

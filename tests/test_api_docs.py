@@ -23,6 +23,8 @@ def test_the_api_page_runs_as_written(tmp_path):
     assert "float images must be in [0, 1], got values in [0, 255]" in out
     assert "(4, 28, 28, 1) 0.0" in out  # sample(seeds) == generate_unit(latent_from_seeds(seeds))
     assert "\nTrue\n" in out  # the loaded model has the saved one's step count
+    assert "(8, 28, 28, 1) True" in out  # interpolate starts at the first seed's own image
+    assert "['a', 'b', 'convention', 'fid'] 64 64" in out
     assert (tmp_path / "saved_models" / "my_vae_mnist" / "1" / "saved_model.pb").is_file()
     assert (tmp_path / "saved_models" / "tflite" / "my_vae_mnist" / "1" / "model.tflite").is_file()
     assert out.rstrip().endswith("(2, 28, 28, 1)")  # the least-squares GAN trained and sampled

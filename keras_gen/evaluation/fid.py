@@ -195,6 +195,11 @@ def _array_images(path: Path) -> tuple[np.ndarray, list[str]]:
         raise
     except (OSError, ValueError) as err:
         raise UserError(f"cannot read {path} ({err}); expected a .npy or .npz array of images") from None
+    return image_array(x, str(path))
+
+
+def image_array(x: np.ndarray, what: str) -> tuple[np.ndarray, list[str]]:
+    """``x`` as images ``[N, H, W, C]`` (NCHW transposed, 3-d given a channel), with notes on what was done."""
     notes = []
     if x.ndim == 3:
         x = x[..., None]  # [N, H, W] -> [N, H, W, 1]
@@ -202,10 +207,10 @@ def _array_images(path: Path) -> tuple[np.ndarray, list[str]]:
         x = np.moveaxis(x, 1, -1)  # [N, C, H, W] -> [N, H, W, C]
         notes.append("channels-first array read as [N, C, H, W]")
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise UserError(f"{path} holds an array of shape {list(x.shape)}; expected images [N, H, W], [N, H, W, C] "
+        raise UserError(f"{what} holds an array of shape {list(x.shape)}; expected images [N, H, W], [N, H, W, C] "
                         "or [N, C, H, W] with C = 1 or 3")
     if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
-        raise UserError(f"{path} holds {x.dtype} values; expected uint8 or floats in [0, 1]")
+        raise UserError(f"{what} holds {x.dtype} values; expected uint8 or floats in [0, 1]")
     return x, notes
 
 
@@ -340,14 +345,7 @@ def feature_set(spec: str, evaluator, *, num_images: int | None = None, seed: in
     if path.is_file() and is_statistics_file(path):
         return read_statistics(path, feature_dim=evaluator.feature_dim)
     if path.is_file() and path.suffix in (".npy", ".npz"):
-        images, notes = _array_images(path)
-        index = _subset(len(images), num_images, seed, str(path))
-        if index is not None:
-            images = images[index]
-        _check_count(len(images), str(path))
-        features = _pass(evaluator, (np.asarray(images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)),
-                         len(images), path.name)
-        return FeatureSet(label=str(path), kind="array", count=len(features), features=features, notes=notes)
+        return array_feature_set(*_array_images(path), evaluator, label=str(path), num_images=num_images, seed=seed)
     if path.is_file():
         raise UserError(f"{path} is a {path.suffix or 'suffix-less'} file; pass {INPUTS}")
     if (path / "config.json").is_file() or (path / "saved_model.pb").is_file() or \
@@ -360,6 +358,18 @@ def feature_set(spec: str, evaluator, *, num_images: int | None = None, seed: in
                      f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''})")
     _check_count(len(features), str(path))
     return FeatureSet(label=str(path), kind="folder", count=len(features), features=features, notes=notes)
+
+
+def array_feature_set(images: np.ndarray, notes: list[str], evaluator, *, label: str, num_images: int | None = None,
+                      seed: int = 0) -> FeatureSet:
+    """The features of an array of images ``[N, H, W, C]`` (:func:`image_array`), ``num_images`` of them."""
+    index = _subset(len(images), num_images, seed, label)
+    if index is not None:
+        images = images[index]
+    _check_count(len(images), label)
+    features = _pass(evaluator, (np.asarray(images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)),
+                     len(images), Path(label).name or label)
+    return FeatureSet(label=label, kind="array", count=len(features), features=features, notes=notes)
 
 
 def _model_features(path: Path, evaluator, *, num_images: int | None, seed: int, crop_to=None) -> FeatureSet:

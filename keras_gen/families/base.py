@@ -229,6 +229,23 @@ class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
         """``[B]`` int seeds -> ``[B, H, W, C]`` images in [0, 1], deterministic per seed."""
         return self.generate_unit(self.latent_from_seeds(seeds), labels)
 
+    def interpolate(self, from_seed: int, to_seed: int, steps: int = 10, label: int | None = None,
+                    spherical: bool = False):
+        """``steps`` images ``[steps, H, W, C]`` in [0, 1] on the path between two seeds' latents
+        (linear; ``spherical``: the great circle), as ``keras-gen interpolate`` and the exports draw
+        it; ``label``: the class of a conditional model's images (default 0)."""
+        import numpy as np
+
+        from keras_gen.utils.latent_paths import linear_interpolation, spherical_interpolation
+
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise ValueError(f"steps must be an integer of at least 2, got {steps!r}")
+        z0, z1 = self.latent_from_seeds(tf.constant([from_seed, to_seed], tf.int32)).numpy().astype(np.float64)
+        t = np.linspace(0.0, 1.0, int(steps))
+        path = (spherical_interpolation if spherical else linear_interpolation)(z0, z1, t)  # [steps, latent]
+        labels = tf.fill([int(steps)], int(label or 0)) if self.conditional else None
+        return self.generate_unit(tf.constant(path, tf.float32), labels)
+
     def call(self, z, training=False):
         return self.generate(z, training=training)
 

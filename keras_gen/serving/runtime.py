@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from keras_gen.serving import DEFAULT_MAX_BATCH, IMAGE_FORMATS, INT32_MAX, INT32_MIN, METADATA_FILE
 from keras_gen.utils.errors import UserError
+from keras_gen.utils.latent_paths import linear_interpolation, spherical_interpolation  # noqa: F401 (re-exported)
 
 
 def resolve_export_path(path: str | os.PathLike) -> Path:
@@ -46,24 +47,6 @@ def _integer_array(values, *, what: str, example: str) -> np.ndarray:
 def seed_batch(seeds) -> np.ndarray:
     """``[B]`` int32 seeds from any integer sequence or array; a UserError for anything else."""
     return _integer_array(seeds, what="seeds", example="np.arange(8, dtype=np.int32)")
-
-
-def spherical_interpolation(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """slerp from ``z0`` to ``z1`` ([latent] each) at fractions ``t`` ([S]) -> ``[S, latent]``; the
-    great-circle path (Shoemake 1985), scaled like White 2016; linear where the two are parallel."""
-    n0, n1 = np.linalg.norm(z0), np.linalg.norm(z1)
-    cos = float(np.dot(z0, z1) / max(n0 * n1, 1e-12))
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if np.sin(omega) < 1e-6:
-        return linear_interpolation(z0, z1, t)
-    t = t[:, None]
-    return (np.sin((1.0 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
-
-
-def linear_interpolation(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """``(1 - t) z0 + t z1``: ``[latent], [latent], [S] -> [S, latent]``."""
-    t = t[:, None]
-    return (1.0 - t) * z0 + t * z1
 
 
 class LoadedExport:

@@ -474,7 +474,7 @@
   function lerpPath(z0, z1, steps) {
     return range(steps).map((k) => { const t = k / (steps - 1); return z0.map((a, i) => (1 - t) * a + t * z1[i]); });
   }
-  // slerp as keras_gen.serving.runtime.spherical_interpolation: linear where the two are parallel.
+  // slerp as keras_gen.utils.latent_paths.spherical_interpolation: linear where the two are parallel.
   function slerpPath(z0, z1, steps) {
     const dot = z0.reduce((s, a, i) => s + a * z1[i], 0);
     const n0 = Math.hypot(...z0), n1 = Math.hypot(...z1);
