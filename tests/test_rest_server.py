@@ -410,6 +410,23 @@ def test_a_loopback_server_refuses_other_host_headers(server):
     assert err.value.code == 403
 
 
+def test_allowed_hosts_add_a_proxys_name(tmp_path):
+    """--allowed-host NAME: the loopback names and NAME (any port), nothing else; on a public bind
+    without it, any Host."""
+    from werkzeug.test import Client
+
+    from keras_gen.cli.serve import allowed_hosts
+    from keras_gen.serving.repository import ModelRepository
+    from keras_gen.serving.rest import RestApp
+
+    assert allowed_hosts("0.0.0.0") is None
+    assert allowed_hosts("0.0.0.0", ["Models.Internal"]) == {"127.0.0.1", "localhost", "::1", "models.internal"}
+    client = Client(RestApp(ModelRepository([tmp_path]), allowed_hosts=allowed_hosts("127.0.0.1", ["models.internal"])))
+    assert client.get("/v1/keras_gen/models", headers={"Host": "models.internal:8080"}).status_code == 200
+    refused = client.get("/v1/keras_gen/models", headers={"Host": "attacker.example"})
+    assert refused.status_code == 403 and "--allowed-host" in refused.get_json()["error"]
+
+
 # --------------------------------------------------------------------------- exports added while serving
 def meta_cap(version_dir: Path) -> int:
     return json.loads((version_dir / "assets" / "keras_gen.json").read_text()).get("max_batch", 1024)

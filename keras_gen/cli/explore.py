@@ -50,7 +50,7 @@ def main(argv=None, prog: str = "keras-gen explore") -> int:
 
         try:
             app = create_explorer_app(sources, serving_url=args.serving_url, max_batch=args.max_batch,
-                                      allowed_hosts=allowed_hosts(args.host))
+                                      allowed_hosts=allowed_hosts(args.host, args.allowed_host))
             if not args.serving_url:  # load in the background: the page answers at once
                 threading.Thread(target=app.repository.preload, daemon=True).start()
             url = url_of(args.host, sock.getsockname()[1]) + "/"

@@ -26,14 +26,21 @@ def add_server_arguments(p: OneLineParser) -> None:
                    help="port (8501, TF Serving's REST port; 0 picks a free one and prints it)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (127.0.0.1: this machine only; the server has no authentication)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host header to answer besides localhost (repeatable): the name a reverse proxy or a "
+                        "container's port mapping forwards")
     p.add_argument("--verbose", action="store_true", help="log every request on stderr")
 
 
-def allowed_hosts(host: str):
-    """Host headers a loopback-bound server answers (None: any, for a non-loopback bind)."""
+def allowed_hosts(host: str, extra=()):
+    """Host headers the server answers: a loopback-bound one, loopback names and ``extra`` (no DNS
+    rebinding from a web page); one bound elsewhere, any (None) unless ``extra`` names them."""
     from keras_gen.serving.server import LOOPBACK_HOSTS, is_loopback
 
-    return set(LOOPBACK_HOSTS) if is_loopback(host) else None
+    names = {name.lower().strip() for name in extra if name.strip()}
+    if not is_loopback(host) and not names:
+        return None
+    return set(LOOPBACK_HOSTS) | names
 
 
 def main(argv=None, prog: str = "keras-gen serve") -> int:
@@ -64,7 +71,8 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
         from keras_gen.serving.server import is_loopback, run, url_of
 
         try:
-            app = create_app([root], max_batch=args.max_batch, allowed_hosts=allowed_hosts(args.host))
+            app = create_app([root], max_batch=args.max_batch,
+                             allowed_hosts=allowed_hosts(args.host, args.allowed_host))
             if not args.no_preload:
                 app.repository.preload(log=lambda m: print(m, file=sys.stderr, flush=True))
             url = url_of(args.host, sock.getsockname()[1])

@@ -326,7 +326,8 @@ class RestApp:
 
     def handle(self, request: Request) -> Response:
         if not self.host_allowed(request):
-            return error_response(403, f"Host {request.host!r} is not served; use http://127.0.0.1 or localhost")
+            return error_response(403, f"Host {request.host!r} is not served; use http://127.0.0.1 or localhost, or "
+                                       "start the server with --allowed-host NAME for a name a proxy forwards")
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, args = adapter.match()
