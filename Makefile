@@ -29,18 +29,20 @@ demo: $(STAMP)
 	@echo "next: source $(VENV)/bin/activate    # then python train.py ... and keras-gen ... work as in the README"
 
 # pytest-xdist: one worker per core, at most 4 (each is a TensorFlow process of 1-2 GB); loadfile
-# keeps a file's tests in one worker, so its module fixtures (trained runs, exports) are made once.
+# keeps a file's tests in one worker, so its module fixtures (trained runs, exports) are made once;
+# --no-loadscope-reorder hands the files out in tests/conftest.py's order, the long ones first
+# (xdist would order them by test count, which left the longest file running alone at the end).
 # TEST_WORKERS=0 runs the suite in this process.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
