@@ -70,9 +70,7 @@ def export_keras_file(path: str | os.PathLike, *, name: str | None = None, datas
     if not dataset:
         raise UserError(f"{path} does not say which dataset its model learned; pass --dataset NAME (mnist, "
                         "fashion_mnist, ...): exports are named <model>_<dataset> and evaluated against its test split")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", f"{name}_{dataset}"):
-        raise UserError(f"export name {name}_{dataset!s} must be letters, digits, '_', '.' and '-' (TF Serving's model "
-                        "names); pass --name NAME")  # before loading: the command line's fix
+    check_export_name(name, dataset, fix="pass --name NAME")  # before loading the file
     try:
         model = load_checkpoint(path)
     except Exception as err:  # not a zip, a class Keras cannot find, a damaged file
@@ -96,12 +94,17 @@ def export_object(model, root: str | os.PathLike = "saved_models", *, name: str,
     if not isinstance(model, GenerativeModel):
         raise UserError(f"{what} is a {type(model).__name__}, not a keras_gen model (a GAN, WGAN, ACGAN or VAE "
                         "family model); export it with keras' own model.export")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", f"{name}_{dataset}"):
-        raise UserError(f"export name {name}_{dataset} must be letters, digits, '_', '.' and '-' (TF Serving's model "
-                        "names); pass another name")
+    check_export_name(name, dataset)
     return _write(fmt, Path(root), lambda to: export_model(model, to, model_name=name, dataset=dataset,
                                                            steps=model.steps_trained, extra_metadata=extra_metadata),
                   source=source or type(model).__name__, out=out)
+
+
+def check_export_name(name: str, dataset: str, *, fix: str = "pass another name") -> None:
+    """``<name>_<dataset>`` must be a TF Serving model name (a directory name and a URL segment)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", f"{name}_{dataset}"):
+        raise UserError(f"export name {name}_{dataset} must be letters, digits, '_', '.' and '-' (TF Serving's model "
+                        f"names); {fix}")
 
 
 def _check_format(fmt: str) -> None:

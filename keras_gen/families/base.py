@@ -30,6 +30,7 @@ Distributed and mixed-precision training, in one place for every family:
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -234,15 +235,10 @@ class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
         """``steps`` images ``[steps, H, W, C]`` in [0, 1] on the path between two seeds' latents
         (linear; ``spherical``: the great circle), as ``keras-gen interpolate`` and the exports draw
         it; ``label``: the class of a conditional model's images (default 0)."""
-        import numpy as np
+        from keras_gen.utils.latent_paths import latent_path
 
-        from keras_gen.utils.latent_paths import linear_interpolation, spherical_interpolation
-
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-            raise ValueError(f"steps must be an integer of at least 2, got {steps!r}")
-        z0, z1 = self.latent_from_seeds(tf.constant([from_seed, to_seed], tf.int32)).numpy().astype(np.float64)
-        t = np.linspace(0.0, 1.0, int(steps))
-        path = (spherical_interpolation if spherical else linear_interpolation)(z0, z1, t)  # [steps, latent]
+        z0, z1 = self.latent_from_seeds(tf.constant([from_seed, to_seed], tf.int32)).numpy()
+        path = latent_path(z0, z1, steps, spherical=spherical)  # [steps, latent]
         labels = tf.fill([int(steps)], int(label or 0)) if self.conditional else None
         return self.generate_unit(tf.constant(path, tf.float32), labels)
 
@@ -256,8 +252,6 @@ class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
         each network's batch, as ``train.py --batch-size``; a GAN with ``d_steps`` k takes k of them a
         step), ``y`` the class ids of a conditional model. A ``tf.data.Dataset`` must yield images already
         in :attr:`value_range` (``keras_gen.datasets.build_train_set`` makes one)."""
-        import numpy as np
-
         if isinstance(x, np.ndarray):
             from keras_gen.datasets.pipeline import images_dataset
 

@@ -13,7 +13,12 @@ import tensorflow as tf
 
 from keras_gen.serving import DEFAULT_MAX_BATCH, IMAGE_FORMATS, INT32_MAX, INT32_MIN, METADATA_FILE
 from keras_gen.utils.errors import UserError
-from keras_gen.utils.latent_paths import linear_interpolation, spherical_interpolation  # noqa: F401 (re-exported)
+from keras_gen.utils.latent_paths import (  # noqa: F401 (the two interpolations: re-exported)
+    check_steps,
+    latent_path,
+    linear_interpolation,
+    spherical_interpolation,
+)
 
 
 def resolve_export_path(path: str | os.PathLike) -> Path:
@@ -150,12 +155,12 @@ class LoadedExport:
     def interpolate(self, from_seed: int, to_seed: int, *, steps: int = 10, label=None,
                     spherical: bool = False) -> np.ndarray:
         """``steps`` images on the path between two seeds' latents: ``[steps, H, W, C]``."""
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-            raise UserError(f"steps must be an integer of at least 2, got {steps!r}")
+        try:
+            check_steps(steps)  # before the export runs
+        except ValueError as err:
+            raise UserError(str(err)) from None
         z0, z1 = self.latent([from_seed, to_seed])
-        t = np.linspace(0.0, 1.0, int(steps), dtype=np.float64)
-        path = (spherical_interpolation if spherical else linear_interpolation)(z0.astype(np.float64),
-                                                                                 z1.astype(np.float64), t)
+        path = latent_path(z0, z1, steps, spherical=spherical)
         labels = None if label is None else [label]
         if self.num_classes is not None and label is None:
             labels = [0]

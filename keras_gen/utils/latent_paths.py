@@ -22,3 +22,17 @@ def linear_interpolation(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.nd
     """``(1 - t) z0 + t z1``: ``[latent], [latent], [S] -> [S, latent]``."""
     t = t[:, None]
     return (1.0 - t) * z0 + t * z1
+
+
+def check_steps(steps) -> int:
+    """The number of images on a path: an integer of at least 2, else a ValueError."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+        raise ValueError(f"steps must be an integer of at least 2, got {steps!r}")
+    return int(steps)
+
+
+def latent_path(z0: np.ndarray, z1: np.ndarray, steps, *, spherical: bool = False) -> np.ndarray:
+    """``steps`` latents ``[steps, latent]`` (float64) from ``z0`` to ``z1``, linear or spherical."""
+    t = np.linspace(0.0, 1.0, check_steps(steps), dtype=np.float64)
+    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
+    return (spherical_interpolation if spherical else linear_interpolation)(z0, z1, t)
