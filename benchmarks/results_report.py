@@ -10,7 +10,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from keras_gen.evaluation.claims import CLAIMS, REPORT_PAIRS, Side, judge, judge_pair
+from keras_gen.evaluation.claims import CLAIMS, REPORT_PAIRS, Side, judge
 from keras_gen.evaluation.claims import label as figure_label
 from keras_gen.utils.fileio import atomic_path, write_text
 
@@ -104,8 +104,7 @@ def family_claims(zoo: dict) -> list[dict]:
         found = judge(claim, [(gs, vs) for _, _, gs, vs in pairs.values()])
         if found is None:
             continue
-        measured = "; ".join(f"{who}: " + ", ".join(j["evidence"]) for who, (_, _, gs, vs) in pairs.items()
-                             if (j := judge_pair(claim, gs, vs)))
+        measured = "; ".join(f"{who}: " + ", ".join(j["evidence"]) for who, j in zip(pairs, found["per_pair"]) if j)
         holding, judged = found["pairs_holding"], found["pairs"]
         if found["outcome"] in ("holds", "does not hold"):
             verdict = share(holding, judged)

@@ -119,8 +119,10 @@ def _outcome(outcomes: list) -> str:
 
 def judge(claim: Claim, pairs: list[tuple[Side, Side]]) -> dict | None:
     """The claim over ``pairs`` of (GAN, VAE): ``{"claim", "sources", "outcome", "pairs",
-    "pairs_holding", "evidence"}``; None when no pair has any of its figures."""
-    judged = [j for j in (judge_pair(claim, g, v) for g, v in pairs) if j is not None]
+    "pairs_holding", "evidence", "per_pair"}`` (``per_pair``: :func:`judge_pair`'s answer for each
+    pair, in order, None where a pair has none of the figures); None when no pair has any."""
+    per_pair = [judge_pair(claim, g, v) for g, v in pairs]
+    judged = [j for j in per_pair if j is not None]
     if not judged:
         return None
     outcomes = [{"holds": True, "does not hold": False}.get(j["outcome"]) for j in judged]
@@ -130,7 +132,7 @@ def judge(claim: Claim, pairs: list[tuple[Side, Side]]) -> dict | None:
         outcome = _outcome(outcomes)
     return {"claim": claim.text, "sources": claim.sources, "outcome": outcome, "pairs": len(judged),
             "pairs_holding": sum(j["outcome"] == "holds" for j in judged),
-            "evidence": [e for j in judged for e in j["evidence"]]}
+            "evidence": [e for j in judged for e in j["evidence"]], "per_pair": per_pair}
 
 
 def every_pair(sides: list[Side]) -> list[tuple[Side, Side]]:

@@ -131,7 +131,8 @@ def check_claims(results: list[dict]) -> list[dict]:
                   {k: e.get("value") for k, e in r["metrics"].items()},
                   {k: e.get("floor") for k, e in r["metrics"].items()}) for r in results]
     pairs = every_pair(sides)
-    return [v for v in (judge(claim, pairs) for claim in CLAIMS) if v is not None] if pairs else []
+    found = [v for v in (judge(claim, pairs) for claim in CLAIMS) if v is not None] if pairs else []
+    return [{k: v for k, v in c.items() if k != "per_pair"} for c in found]  # the evidence says it per pair
 
 
 # --------------------------------------------------------------------------- pictures
