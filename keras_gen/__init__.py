@@ -25,10 +25,13 @@ from keras_gen import registration as _registration  # noqa: E402
 
 _registration.install()
 
+# What the API and the commands raise for bad input: the message names the problem and the fix.
+from keras_gen.utils.errors import UserError  # noqa: E402, F401
 
 # The Python API (keras_gen/api.py, docs/api.md), imported on first use so that `import keras_gen`
 # and `keras-gen --help` stay free of TensorFlow.
-_API = ("build", "export_model", "fid", "list_models", "load_images")  # not "export": the subpackage of that name
+# Not "export": the subpackage of that name.
+_API = ("build", "evaluate", "export_model", "fid", "list_models", "load_export", "load_images")
 
 
 def __getattr__(name):

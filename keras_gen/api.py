@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build", "export_model", "fid", "list_models", "load_images"]
+__all__ = ["build", "evaluate", "export_model", "fid", "list_models", "load_export", "load_images"]
 
 
 def list_models() -> list[str]:
@@ -109,3 +109,40 @@ def fid(a, b, *, num_images: int | None = None, kid: bool = False, prdc: bool = 
                                          num_images=None if count else num_images, seed=seed)
 
     return fid_lib.compare(side(a, "a"), side(b, "b"), evaluator, fid_lib.FidOptions(kid=kid, prdc=prdc, seed=seed))
+
+
+def evaluate(subject, *, dataset: str | None = None, name: str | None = None, out: str | os.PathLike | None = None,
+             data_dir: str | os.PathLike | None = None, log=None, **settings) -> dict:
+    """Every figure of ``keras-gen evaluate`` for ``subject``: a keras_gen model object (``dataset``
+    names the data it learned; ``name`` labels it, default its class), or a run or export directory.
+    ``settings`` are :class:`keras_gen.evaluation.settings.EvalSettings` fields: ``samples``
+    (10,000), ``extractor`` (``"domain"``, the dataset's classifier, trained and cached on first
+    use; ``"fid-inception"``, the standard FID network), ``fid_images``, ``likelihood_images``, ...
+    Returns the ``metrics.json`` contents (``result["metrics"]["fid"]["value"]``); ``out`` also
+    writes it there with the sample grid, as the command does."""
+    from keras_gen.evaluation.evaluate import ModelSubject, open_subject, write_evaluation
+    from keras_gen.evaluation.evaluate import evaluate as run_evaluation
+    from keras_gen.evaluation.settings import EvalSettings
+
+    if isinstance(subject, (str, os.PathLike)):
+        opened = open_subject(subject)
+    else:
+        if dataset is None:
+            raise ValueError("evaluating a model object needs dataset= (the data it learned, e.g. 'mnist')")
+        opened = ModelSubject(subject, name=name or type(subject).__name__.lower(), dataset=dataset)
+    result, grid = run_evaluation(opened, EvalSettings(**settings), data_dir=data_dir, log=log or (lambda line: None))
+    if out is not None:
+        write_evaluation(Path(out), result, grid)
+    return result
+
+
+def load_export(path: str | os.PathLike):
+    """An export run through its signatures, without the model's code: a SavedModel version (or a
+    model directory: its newest), or its TFLite or ONNX conversion. The result's ``sample(seeds)``,
+    ``generate(z)``, ``latent(seeds)``, ``interpolate(a, b)`` and ``run(signature, inputs, output)``
+    check each input against the signature's own shapes and dtypes before the runtime sees it (a
+    ``UserError`` such as ``latents must be a float array of shape [B, 16], got float32 [4, 2]``) and
+    return NumPy arrays."""
+    from keras_gen.serving.runtime import load_export as load
+
+    return load(path)

@@ -71,9 +71,13 @@ class ZooEntry:
                 f"model {self.name} does not take {', '.join(unknown)}; it takes {', '.join(accepted) or 'nothing'}"
             )
         try:
-            return self.builder(**overrides)
+            model = self.builder(**overrides)
         except ValueError as err:  # builders reject sizes the architecture cannot produce
             raise UserError(f"model {self.name}: {err}") from None
+        # compile() with no optimizers uses the report's. Set past Keras' attribute tracking, which
+        # would wrap the dict (a model's tracked dicts are its layers and variables).
+        object.__setattr__(model, "default_optimizer", dict(self.optimizer))
+        return model
 
 
 _REGISTRY: dict[str, ZooEntry] = {}

@@ -13,13 +13,19 @@ from conftest import REPO, run
 DOC = REPO / "docs" / "api.md"
 
 
-def test_the_api_page_runs_as_written(tmp_path):
+def test_the_api_page_runs_as_written(tmp_path, default_slot_cache):
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
     assert len(blocks) >= 5
-    proc = run(["-c", "\n".join(blocks)], cwd=tmp_path, timeout=900)
+    # The session's small MNIST classifier in the default slot: evaluate finds it as a user's cache would.
+    proc = run(["-c", "\n".join(blocks)], cwd=tmp_path, timeout=900, env={"KERAS_GEN_CACHE": str(default_slot_cache)})
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout
     assert "VAE 16 (28, 28, 1) zero_one" in out
+    assert "Adam SGD" in out  # compile() filled the slot it was not given with the report's optimizer
+    assert "True lower" in out  # evaluate measured the model object
+    assert (tmp_path / "evaluations" / "my_vae" / "metrics.json").is_file()
+    assert "tflite (2, 28, 28, 1)" in out
+    assert "latents must be a float array of shape [B, 16], got float32 [4, 2]" in out
     assert "float images must be in [0, 1], got values in [0, 255]" in out
     assert "(4, 28, 28, 1) 0.0" in out  # sample(seeds) == generate_unit(latent_from_seeds(seeds))
     assert "\nTrue\n" in out  # the loaded model has the saved one's step count
@@ -73,3 +79,28 @@ def test_the_readme_api_snippet_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "(4, 28, 28, 1)"
     assert (tmp_path / "saved_models" / "my_vae_mnist" / "1" / "saved_model.pb").is_file()
+
+
+def test_the_package_exposes_the_api_by_name():
+    import keras_gen
+    from keras_gen import api
+
+    assert set(keras_gen._API) == set(api.__all__)
+    assert all(callable(getattr(keras_gen, name)) for name in api.__all__)
+
+
+def test_compile_without_optimizers_needs_a_zoo_model():
+    import keras
+
+    import keras_gen
+    from keras_gen.families import VAE
+
+    zoo = keras_gen.build("vae_mlp", compile=False)
+    zoo.compile()
+    assert type(zoo.optimizer).__name__ == "Adam"
+    hand_made = VAE(zoo.encoder, zoo.decoder, latent_dim=zoo.latent_dim, image_shape=zoo.image_shape,
+                    value_range=zoo.value_range)
+    with pytest.raises(ValueError, match=r"VAE.compile\(\) needs optimizer=: this model was not built from the zoo"):
+        hand_made.compile()
+    hand_made.compile(keras.optimizers.Adam(1e-3))
+    assert hand_made.optimizer.built

@@ -319,6 +319,20 @@ def test_readme_tflite_and_onnx_snippet_runs_against_the_demo_export(demo):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "(4, 28, 28, 1)"
+    # The checked runner, after the raw one (it uses its numpy import), on both converted files.
+    checked = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "keras_gen.load_export" in b)
+    onnx = checked.replace("saved_models/tflite/", "saved_models/onnx/")
+    assert onnx != checked
+    for code in (checked, onnx):
+        proc = subprocess.run([sys.executable, "-c", snippet + code + "\nprint(images.shape)\n"], cwd=demo["cwd"],
+                              env=env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.strip().splitlines()[-2:] == ["latents must be a float array of shape [B, 16], got float32 "
+                                                         "[4, 2]", "(4, 28, 28, 1)"]
+    out = demo["cwd"] / "tflite_grid.png"
+    proc = subprocess.run(command("sample", "saved_models/tflite/vae_mlp_2d_mnist", "--n", "4", "--out", out),
+                          cwd=demo["cwd"], env=env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and out.is_file(), proc.stderr[-3000:]
 
 
 # --------------------------------------------------------------------------- bad requests

@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -266,6 +267,32 @@ def test_onnx_matches_keras(served, name):
     assert _compare(served, name, "onnx", 1e-4, renamed=meta["renamed_outputs"]) == kept - {"serving_default"}
     assert served["plain"][name]["onnx_inputs"]["sample"] == ["seed"]
     np.testing.assert_array_equal(served["arrays"][name]["onnx/latent/z"], served["models"][name]["refs"]["latent/z"])
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+@pytest.mark.parametrize("name", MODELS)
+def test_converted_exports_run_through_load_export(served, name, fmt):
+    """keras_gen.load_export runs a TFLite or ONNX conversion as it runs the SavedModel, with the
+    same outputs under the SavedModel's names, and checks shapes before the runtime sees them."""
+    model = served["models"][name]
+    export = serving.load_export(model[f"{fmt}_dir"])
+    assert export.format == fmt and "sample" in export.signatures
+    refs = model["refs"]
+    np.testing.assert_allclose(export.sample(SEEDS), refs["sample/images"], atol=1e-4)
+    np.testing.assert_array_equal(export.latent(SEEDS), refs["latent/z"])
+    if name == "vae_mlp_2d":  # reconstruct's output keeps its name although ONNX renamed it
+        images = np.asarray(served["models"][name]["model"].generate_unit(refs["latent/z"]), np.float32)
+        np.testing.assert_allclose(export.run("reconstruct", {"images": images}, "images"),
+                                   np.asarray(served["models"][name]["model"].reconstruct(images)), atol=1e-4)
+    latent = export.latent_dim
+    with pytest.raises(UserError, match=re.escape(f"latents must be a float array of shape [B, {latent}], got "
+                                                  f"float32 [4, {latent + 1}]")):
+        export.generate(np.zeros((4, latent + 1), np.float32))
+    with pytest.raises(UserError, match=re.escape("generate's input z must be float32 of shape "
+                                                  f"[B, {latent}], got int32 [4, {latent}]")):
+        export.run("generate", {"z": np.zeros((4, latent), np.int32)}, "images")
+    with pytest.raises(UserError, match="has no 'nope' signature"):
+        export.run("nope", {"z": np.zeros((1, latent), np.float32)}, "images")
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -129,7 +129,45 @@ class Subject:
         raise NotImplementedError
 
 
-class RunSubject(Subject):
+class ModelSubject(Subject):
+    """A keras_gen model object (trained in Python, or loaded from a checkpoint)."""
+
+    kind = "model"
+
+    def __init__(self, model, *, name: str, dataset: str, path: Path | None = None, extra: dict | None = None):
+        self.model = model
+        if model.family == "vae":
+            self.vae = model
+        seeds = tf.TensorSpec([None], tf.int32)
+        if model.conditional:
+            self._sample = tf.function(lambda s, y: model.sample(s, y), input_signature=[seeds, seeds])
+        else:
+            self._sample = tf.function(lambda s: model.sample(s), input_signature=[seeds])
+        info = {
+            "name": name, "path": str(path) if path else None, "kind": self.kind, "model": name,
+            "family": model.family, "dataset": dataset, "dataset_options": {}, "data_dir": None,
+            "image_shape": list(model.image_shape), "latent_dim": model.latent_dim,
+            "num_classes": model.num_classes, "value_range": model.value_range,
+            "checkpoint": None, "checkpoint_label": "in memory", "epochs": None,
+            "steps": int(model.steps_trained), "run_dir": None,
+            "parameters": {net.name: int(net.count_params()) for net in model.sub_networks},
+            "training": {},
+            **(extra or {}),
+        }
+        super().__init__(path, info)
+
+    def sample(self, seeds, labels):
+        out = self._sample(seeds) if labels is None else self._sample(seeds, labels)
+        return out.numpy()
+
+    def reconstruct(self, images, labels):
+        return self.model.reconstruct(images, labels).numpy()
+
+    def default_out(self, settings: EvalSettings | None = None) -> Path:
+        return Path("evaluations") / evaluation_name(self.name, settings)
+
+
+class RunSubject(ModelSubject):
     """A run directory: the Keras model of one of its checkpoints."""
 
     kind = "run"
@@ -140,34 +178,13 @@ class RunSubject(Subject):
 
         ckpt = find_checkpoint(run_dir, checkpoint)
         config = RunConfig.load(run_dir / "config.json")
-        model = load_checkpoint(ckpt["path"])
-        self.model = model
-        if model.family == "vae":
-            self.vae = model
-        seeds = tf.TensorSpec([None], tf.int32)
-        if model.conditional:
-            self._sample = tf.function(lambda s, y: model.sample(s, y), input_signature=[seeds, seeds])
-        else:
-            self._sample = tf.function(lambda s: model.sample(s), input_signature=[seeds])
-        info = {
-            "name": f"{config.model}_{config.dataset}",
-            "path": str(run_dir), "kind": self.kind, "model": config.model, "family": model.family,
-            "dataset": config.dataset, "dataset_options": _options(config.subset, config.attribute),
-            "data_dir": config.data_dir, "image_shape": list(model.image_shape), "latent_dim": model.latent_dim,
-            "num_classes": model.num_classes, "value_range": model.value_range,
-            "checkpoint": ckpt["path"], "checkpoint_label": checkpoint, "epochs": ckpt["epoch"],
-            "steps": int(model.steps_trained), "run_dir": str(run_dir),
-            "parameters": {net.name: int(net.count_params()) for net in model.sub_networks},
-            "training": _training_figures(run_dir, ckpt["epoch"]),
-        }
-        super().__init__(run_dir, info)
-
-    def sample(self, seeds, labels):
-        out = self._sample(seeds) if labels is None else self._sample(seeds, labels)
-        return out.numpy()
-
-    def reconstruct(self, images, labels):
-        return self.model.reconstruct(images, labels).numpy()
+        super().__init__(load_checkpoint(ckpt["path"]), name=f"{config.model}_{config.dataset}",
+                         dataset=config.dataset, path=run_dir, extra={
+                             "kind": self.kind, "model": config.model,
+                             "dataset_options": _options(config.subset, config.attribute),
+                             "data_dir": config.data_dir, "checkpoint": ckpt["path"],
+                             "checkpoint_label": checkpoint, "epochs": ckpt["epoch"], "run_dir": str(run_dir),
+                             "training": _training_figures(run_dir, ckpt["epoch"])})
 
     def default_out(self, settings: EvalSettings | None = None) -> Path:
         return self.path / evaluation_name("evaluation", settings)
@@ -204,10 +221,10 @@ class ExportSubject(Subject):
         return self.export.sample(seeds, labels)
 
     def reconstruct(self, images, labels):
-        inputs = {"images": tf.constant(images, tf.float32)}
+        inputs = {"images": np.asarray(images, np.float32)}
         if labels is not None:
-            inputs["label"] = tf.constant(labels, tf.int32)
-        return self.export.signature("reconstruct")(**inputs)["images"].numpy()
+            inputs["label"] = np.asarray(labels, np.int32)
+        return self.export.run("reconstruct", inputs, "images")
 
     def default_out(self, settings: EvalSettings | None = None) -> Path:
         return Path("evaluations") / evaluation_name(f"{self.export.name}-v{self.export.path.name}", settings)

@@ -282,9 +282,9 @@ def model_image_shape(spec: str) -> tuple[int, int, int] | None:
     try:
         if (path / "config.json").is_file():
             return tuple(json.loads((path / "config.json").read_text())["image_shape"])
-        from keras_gen.serving.runtime import resolve_export_path
+        from keras_gen.serving.runtime import metadata_file, resolve_export_path
 
-        meta = resolve_export_path(path) / "assets" / "keras_gen.json"
+        meta = metadata_file(resolve_export_path(path))
         return tuple(json.loads(meta.read_text())["image_shape"])
     except (OSError, ValueError, KeyError, UserError):
         return None

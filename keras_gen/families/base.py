@@ -52,6 +52,13 @@ def deserialize(obj):
     return keras.saving.deserialize_keras_object(obj) if isinstance(obj, dict) else obj
 
 
+def optimizer_from_spec(spec: dict) -> keras.optimizers.Optimizer:
+    """A Keras optimizer from a zoo spec: ``{"name": "adam", "learning_rate": 2e-4, "beta_1": 0.5}``."""
+    spec = dict(spec)
+    name = spec.pop("name")
+    return keras.optimizers.get({"class_name": name, "config": spec})
+
+
 def average_over_global_batch(per_example):
     """Mean over the global batch: ``sum / (per-replica batch * replicas)``."""
     return tf.nn.compute_average_loss(per_example)
@@ -188,6 +195,20 @@ class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
         return cls(**config)
 
     # -- compile / saving: one optimizer per slot ------------------------------------------------
+    # The report's optimizer (models_zoo's spec, set by ZooEntry.build): what compile() uses for a
+    # slot it is not given. None for a model built by hand, whose compile needs every slot.
+    default_optimizer: dict | None = None
+
+    def _optimizers(self, given: dict) -> dict:
+        """``given`` ({slot: optimizer or None}) with each missing one made from :attr:`default_optimizer`."""
+        missing = [slot for slot, opt in given.items() if opt is None]
+        if missing and self.default_optimizer is None:
+            needed = ", ".join(f"{slot}=" for slot in missing)
+            raise ValueError(f"{type(self).__name__}.compile() needs {needed}: this model was not built from the zoo "
+                             "(keras_gen.build), so it has no report's optimizer to default to")
+        return {slot: optimizer_from_spec(self.default_optimizer) if opt is None else opt
+                for slot, opt in given.items()}
+
     def get_compile_config(self):
         return {slot: serialize(getattr(self, slot)) for slot in self.optimizer_slots}
 

@@ -96,8 +96,10 @@ class GAN(GenerativeModel):
             "generator_step": self.generator_step,
         }
 
-    def compile(self, *, g_optimizer, d_optimizer, jit_compile=False, **kwargs):
+    def compile(self, *, g_optimizer=None, d_optimizer=None, jit_compile=False, **kwargs):
+        """Compile with one optimizer per network; one left out is the report's (zoo models)."""
         super().compile(jit_compile=jit_compile, **kwargs)
+        g_optimizer, d_optimizer = self._optimizers({"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}).values()
         # Under mixed_float16, dynamic loss scaling (what Keras' compile does for ``optimizer``).
         self.g_optimizer = loss_scaled(g_optimizer, self.dtype_policy)
         self.d_optimizer = loss_scaled(d_optimizer, self.dtype_policy)

@@ -79,7 +79,9 @@ class VAE(GenerativeModel):
             "beta": self.beta,
         }
 
-    def compile(self, *, optimizer, jit_compile=False, **kwargs):
+    def compile(self, optimizer=None, *, jit_compile=False, **kwargs):
+        """Compile with ``optimizer``; left out, the report's (zoo models)."""
+        optimizer = self._optimizers({"optimizer": optimizer})["optimizer"]
         # Under mixed_float16 Keras wraps ``optimizer`` in a LossScaleOptimizer (auto_scale_loss).
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self.optimizer.build(self.trainable_variables)  # slots in the strategy's scope (see GAN.compile)

@@ -20,19 +20,35 @@ from keras_gen.utils.latent_paths import (  # noqa: F401 (the two interpolations
     spherical_interpolation,
 )
 
+CONVERTED_FORMATS = {"tflite": "model.tflite", "onnx": "*.onnx"}  # keras-gen export --format: its files
+
+
+def _is_version(path: Path) -> bool:
+    """A SavedModel export version, or a TFLite/ONNX conversion's (its files beside keras_gen.json)."""
+    return (path / "saved_model.pb").is_file() or (
+        (path / METADATA_FILE).is_file() and any(any(path.glob(p)) for p in CONVERTED_FORMATS.values()))
+
 
 def resolve_export_path(path: str | os.PathLike) -> Path:
-    """An export version directory: ``path`` itself, or the newest numbered version under it."""
+    """An export version directory: ``path`` itself (a ``.tflite``/``.onnx`` file: its directory), or
+    the newest numbered version under it."""
     path = Path(path)
-    if (path / "saved_model.pb").is_file():
+    if path.is_file() and path.suffix in (".tflite", ".onnx"):
+        path = path.parent
+    if _is_version(path):
         return path
     versions = sorted((int(p.name), p) for p in path.iterdir()
-                      if p.is_dir() and re.fullmatch(r"\d+", p.name) and (p / "saved_model.pb").is_file()) \
-        if path.is_dir() else []
+                      if p.is_dir() and re.fullmatch(r"\d+", p.name) and _is_version(p)) if path.is_dir() else []
     if versions:
         return versions[-1][1]
-    raise UserError(f"{path} is not an export (no saved_model.pb in it or in a numbered version under it); "
-                    "pass saved_models/<model>_<dataset>[/<version>]")
+    raise UserError(f"{path} is not an export (no saved_model.pb, model.tflite or .onnx files in it or in a numbered "
+                    "version under it); pass saved_models/<model>_<dataset>[/<version>]")
+
+
+def metadata_file(version: Path) -> Path:
+    """Where an export version keeps its ``keras_gen.json``: under ``assets/`` in a SavedModel,
+    beside the files in a conversion."""
+    return version / "assets" / METADATA_FILE if (version / "saved_model.pb").is_file() else version / METADATA_FILE
 
 
 def _integer_array(values, *, what: str, example: str) -> np.ndarray:
@@ -55,20 +71,17 @@ def seed_batch(seeds) -> np.ndarray:
 
 
 class LoadedExport:
-    """A keras_gen SavedModel loaded with ``tf.saved_model.load``, plus its ``keras_gen.json``."""
+    """An export used through its signatures alone, plus its ``keras_gen.json``: a SavedModel
+    (:class:`SavedModelExport`) or its TFLite or ONNX conversion (:class:`TFLiteExport`,
+    :class:`OnnxExport`). Inputs are checked against the signature's own input shapes and dtypes
+    before the runtime sees them, so a wrong shape is a :class:`UserError` naming the expected one
+    (the runtimes' own errors, an XNNPack reshape failure for TFLite, do not)."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = resolve_export_path(path)
-        meta_path = self.path / "assets" / METADATA_FILE
-        if not meta_path.is_file():
-            raise UserError(f"{self.path} is a SavedModel but not a keras_gen export (no assets/{METADATA_FILE}); "
-                            "export it with keras-gen export RUN_DIR")
-        self.metadata = json.loads(meta_path.read_text())
-        try:
-            self.module = tf.saved_model.load(str(self.path))
-        except (OSError, ValueError, tf.errors.OpError) as err:
-            raise UserError(f"cannot load the SavedModel {self.path}: {str(err).splitlines()[0]}; "
-                            "re-export it with keras-gen export RUN_DIR") from None
+    format = "saved_model"
+
+    def __init__(self, path: Path, metadata: dict):
+        self.path = path
+        self.metadata = metadata
 
     @property
     def name(self) -> str:
@@ -82,12 +95,40 @@ class LoadedExport:
     def latent_dim(self) -> int:
         return int(self.metadata["latent_dim"])
 
-    def signature(self, name: str):
-        if name not in self.module.signatures:
+    @property
+    def signatures(self) -> list[str]:
+        """The signatures this export can run, sorted."""
+        raise NotImplementedError
+
+    def input_specs(self, signature: str) -> dict[str, tuple[list, np.dtype]]:
+        """``{input: (shape with None for any size, numpy dtype)}`` of ``signature``."""
+        raise NotImplementedError
+
+    def call(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One call of ``signature`` on checked numpy ``inputs``: ``{output: array}`` (the
+        SavedModel's output names in every format)."""
+        raise NotImplementedError
+
+    def check_signature(self, name: str) -> None:
+        if name not in self.signatures:
             hint = "; re-export it with keras-gen export RUN_DIR" if name == "latent" else ""
             raise UserError(f"export {self.path} has no {name!r} signature (it has "
-                            f"{', '.join(sorted(self.module.signatures))}){hint}")
-        return self.module.signatures[name]
+                            f"{', '.join(self.signatures)}){hint}")
+
+    def check_inputs(self, signature: str, inputs: dict[str, np.ndarray]) -> None:
+        """A UserError naming the expected shape and dtype for an input that does not fit ``signature``."""
+        specs = self.input_specs(signature)
+        missing, unknown = sorted(set(specs) - set(inputs)), sorted(set(inputs) - set(specs))
+        if missing or unknown:
+            raise UserError(f"{signature} takes the inputs {', '.join(sorted(specs))}; got {', '.join(sorted(inputs))}")
+        for key, (shape, dtype) in specs.items():
+            value = inputs[key]
+            fits = value.ndim == len(shape) and all(d is None or d == v for d, v in zip(shape, value.shape))
+            if not fits or value.dtype != dtype:
+                want = "[" + ", ".join("B" if i == 0 and d is None else "?" if d is None else str(d)
+                                       for i, d in enumerate(shape)) + "]"
+                raise UserError(f"{signature}'s input {key} must be {np.dtype(dtype).name} of shape {want}, got "
+                                f"{value.dtype} {list(value.shape)}")
 
     def label_batch(self, labels, batch_size: int) -> np.ndarray | None:
         """``[B]`` int32 labels for a conditional model (default: position % classes), None otherwise."""
@@ -119,18 +160,21 @@ class LoadedExport:
 
     def run(self, signature: str, inputs: dict, output: str) -> np.ndarray:
         """Call ``signature`` on numpy ``inputs`` in chunks of at most :attr:`max_batch`, so any
-        batch size works; a request the export refuses becomes a UserError naming the reason."""
-        fn = self.signature(signature)
+        batch size works; an input of the wrong shape or dtype, or a request the export refuses,
+        is a UserError naming the reason."""
+        self.check_signature(signature)
+        inputs = {k: np.asarray(v) for k, v in inputs.items()}
+        self.check_inputs(signature, inputs)
         n = len(next(iter(inputs.values())))
         chunks = []
         for start in range(0, max(n, 1), self.max_batch):
-            part = {k: tf.constant(v[start:start + self.max_batch]) for k, v in inputs.items()}
+            part = {k: v[start:start + self.max_batch] for k, v in inputs.items()}
             try:
-                chunks.append(fn(**part)[output].numpy())
-            except tf.errors.InvalidArgumentError as err:
-                reason = next((line.strip() for line in str(err.message).splitlines()
-                               if line.strip() and "Graph execution error" not in line), "invalid input")
-                raise UserError(f"export {self.path} refused the {signature} request: {reason[:200]}") from None
+                chunks.append(self.call(signature, part)[output])
+            except UserError:
+                raise
+            except Exception as err:  # the runtime's own refusal (a check_numerics op, a bad value)
+                raise UserError(f"export {self.path} refused the {signature} request: {_refusal(err)}") from None
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
     def sample(self, seeds, labels=None) -> np.ndarray:
@@ -167,9 +211,135 @@ class LoadedExport:
         return self.generate(path.astype(np.float32), labels)
 
 
+def _refusal(err: Exception) -> str:
+    """The telling line of a runtime's error (TensorFlow's start with "Graph execution error")."""
+    text = str(getattr(err, "message", "") or err)
+    return next((line.strip() for line in text.splitlines()
+                 if line.strip() and "Graph execution error" not in line), "invalid input")[:200]
+
+
+class SavedModelExport(LoadedExport):
+    """A SavedModel export, loaded with ``tf.saved_model.load`` as TF Serving loads it."""
+
+    def __init__(self, path: Path):
+        meta_path = path / "assets" / METADATA_FILE
+        if not meta_path.is_file():
+            raise UserError(f"{path} is a SavedModel but not a keras_gen export (no assets/{METADATA_FILE}); "
+                            "export it with keras-gen export RUN_DIR")
+        super().__init__(path, json.loads(meta_path.read_text()))
+        try:
+            self.module = tf.saved_model.load(str(self.path))
+        except (OSError, ValueError, tf.errors.OpError) as err:
+            raise UserError(f"cannot load the SavedModel {self.path}: {str(err).splitlines()[0]}; "
+                            "re-export it with keras-gen export RUN_DIR") from None
+
+    @property
+    def signatures(self) -> list[str]:
+        return sorted(self.module.signatures)
+
+    def signature(self, name: str):
+        """The concrete function of signature ``name``."""
+        self.check_signature(name)
+        return self.module.signatures[name]
+
+    def input_specs(self, signature):
+        _, specs = self.signature(signature).structured_input_signature
+        return {k: (spec.shape.as_list(), spec.dtype.as_numpy_dtype) for k, spec in specs.items()}
+
+    def call(self, signature, inputs):
+        outputs = self.signature(signature)(**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in outputs.items()}
+
+
+class TFLiteExport(LoadedExport):
+    """A ``keras-gen export --format tflite`` file, run by TensorFlow's TFLite interpreter."""
+
+    format = "tflite"
+
+    def __init__(self, path: Path):
+        import warnings
+
+        from keras_gen.utils.native import quiet_native_stderr
+
+        super().__init__(path, json.loads((path / METADATA_FILE).read_text()))
+        with warnings.catch_warnings(), quiet_native_stderr():  # deprecation notice; XNNPACK's INFO line
+            warnings.simplefilter("ignore")
+            self.interpreter = tf.lite.Interpreter(model_path=str(path / "model.tflite"))
+        self._runners = {}
+
+    @property
+    def signatures(self):
+        return sorted(self.interpreter.get_signature_list())
+
+    def _runner(self, signature):
+        if signature not in self._runners:
+            self._runners[signature] = self.interpreter.get_signature_runner(signature)
+        return self._runners[signature]
+
+    def input_specs(self, signature):
+        self.check_signature(signature)
+        details = self._runner(signature).get_input_details()
+        return {k: ([None if d < 0 else int(d) for d in info["shape_signature"]], np.dtype(info["dtype"]))
+                for k, info in details.items()}
+
+    def call(self, signature, inputs):
+        return dict(self._runner(signature)(**inputs))
+
+
+class OnnxExport(LoadedExport):
+    """A ``keras-gen export --format onnx`` directory (one ``<signature>.onnx`` each), run by ONNX Runtime."""
+
+    format = "onnx"
+    _TYPES = {"tensor(float)": np.float32, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
+              "tensor(double)": np.float64, "tensor(uint8)": np.uint8}
+
+    def __init__(self, path: Path):
+        super().__init__(path, json.loads((path / METADATA_FILE).read_text()))
+        try:
+            import onnxruntime
+        except ImportError:
+            raise UserError("running an ONNX export needs onnxruntime: pip install 'keras-gen[serving]'") from None
+        self._ort = onnxruntime
+        self._sessions = {}
+        # ONNX names each value once: an output named like an input was renamed (images -> images_out).
+        self._renamed = {sig: {new: old for old, new in names.items()}
+                         for sig, names in self.metadata.get("renamed_outputs", {}).items()}
+
+    @property
+    def signatures(self):
+        return sorted(p.stem for p in self.path.glob("*.onnx"))
+
+    def _session(self, signature):
+        self.check_signature(signature)
+        if signature not in self._sessions:
+            self._sessions[signature] = self._ort.InferenceSession(
+                str(self.path / f"{signature}.onnx"), providers=["CPUExecutionProvider"])
+        return self._sessions[signature]
+
+    def input_specs(self, signature):
+        return {i.name: ([d if isinstance(d, int) else None for d in i.shape], np.dtype(self._TYPES[i.type]))
+                for i in self._session(signature).get_inputs()}
+
+    def call(self, signature, inputs):
+        session = self._session(signature)
+        names = [o.name for o in session.get_outputs()]
+        renamed = self._renamed.get(signature, {})
+        return {renamed.get(n, n): v for n, v in zip(names, session.run(names, inputs))}
+
+
 def load_export(path: str | os.PathLike) -> LoadedExport:
-    """Load ``path`` (an export version, or a model directory: its newest version)."""
-    return LoadedExport(path)
+    """Load ``path``: an export version (a SavedModel, or a TFLite/ONNX conversion's directory or
+    file), or a model directory (its newest version)."""
+    path = resolve_export_path(path)
+    if (path / "saved_model.pb").is_file():
+        return SavedModelExport(path)
+    fmt = json.loads(metadata_file(path).read_text()).get("format")
+    if fmt == "tflite":
+        return TFLiteExport(path)
+    if fmt == "onnx":
+        return OnnxExport(path)
+    raise UserError(f"{path}/{METADATA_FILE} names format {fmt!r}, which keras_gen cannot run; "
+                    "re-export it with keras-gen export RUN_DIR --format tflite or onnx")
 
 
 def write_images(path: str | os.PathLike, images: np.ndarray, *, fmt: str | None = None,

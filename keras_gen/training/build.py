@@ -10,14 +10,9 @@ import tensorflow as tf
 
 import models_zoo
 from keras_gen.config import RunConfig
+from keras_gen.families.base import optimizer_from_spec
 from keras_gen.training.distributed import multiworker_strategy
 from keras_gen.utils.errors import UserError
-
-
-def make_optimizer(spec: dict) -> keras.optimizers.Optimizer:
-    spec = dict(spec)
-    name = spec.pop("name")
-    return keras.optimizers.get({"class_name": name, "config": spec})
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -77,7 +72,7 @@ def steps_per_execution(config: RunConfig) -> int:
 
 
 def compile_model(model, config: RunConfig) -> None:
-    optimizers = {slot: make_optimizer(config.optimizer) for slot in model.optimizer_slots}
+    optimizers = {slot: optimizer_from_spec(config.optimizer) for slot in model.optimizer_slots}
     model.compile(**optimizers, jit_compile=config.jit_compile, steps_per_execution=steps_per_execution(config))
 
 
