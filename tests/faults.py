@@ -65,9 +65,10 @@ def kill_and_resume(args: list[str], run_dir: Path, export_root: Path, *, kills:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     attempts = []
     deadline = time.time() + timeout
-    plans = ["checkpoint", "export"] + ["random"] * max(0, kills - 2)
+    # The export comes once training is done, so its kill is the last; the others in random order.
+    plans = ["checkpoint"] + ["random"] * max(0, kills - 2)
     rng.shuffle(plans)
-    plans = plans[:kills]
+    plans = (plans[:kills - 1] + ["export"])[:kills]
     for attempt in range(kills + 1):
         resume = ["--resume"] if (run_dir / "config.json").exists() else []
         command = [sys.executable, str(TRAIN), *args, "--run-dir", str(run_dir), "--export-dir", str(export_root),

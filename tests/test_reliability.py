@@ -100,12 +100,15 @@ def test_random_kills_lose_nothing(tmp_path, tiny_mnist_dir):
     """SIGKILL at random steps, mid-checkpoint and mid-export; each restart resumes. The step
     count and history continue exactly, at most the interrupted epoch is redone, the export loads."""
     run_dir, root = tmp_path / "run", tmp_path / "saved_models"
-    epochs, steps_per_epoch = 6, 1024 // 16
+    epochs, steps_per_epoch = 4, 1024 // 16
     args = ["--model", "vae_mlp_2d", "--data-dir", str(tiny_mnist_dir), "--epochs", str(epochs), "--batch-size", "16",
             "--steps-per-execution", "1"]
-    result = kill_and_resume(args, run_dir, root, kills=5, total_steps=epochs * steps_per_epoch, seed=3, cwd=tmp_path)
+    # Three kills, one of each kind of moment (a random step, a checkpoint write, the export): each
+    # restart costs a TensorFlow start, and more random kills add restarts, not kinds of moment.
+    result = kill_and_resume(args, run_dir, root, kills=3, total_steps=epochs * steps_per_epoch, seed=3, cwd=tmp_path)
     attempts = result["attempts"]
-    assert result["kills"] == 5, [a["killed"] for a in attempts]
+    assert result["kills"] == 3, [a["killed"] for a in attempts]
+    assert {"checkpoint", "export"} <= {a["plan"] for a in attempts[:3]}  # (a late random kill hits the export)
     final = attempts[-1]
     assert final["returncode"] == 0, final["stderr"][-3000:]
     for previous, attempt in zip(attempts, attempts[1:]):
