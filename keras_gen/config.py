@@ -185,6 +185,35 @@ def check_keys(overrides: dict) -> dict:
     return overrides
 
 
+# A recipe's keys that belong to the machine it ran on, not to the recipe: ignored by --config
+# (runs go to a new run directory, exports to saved_models/, data is found the usual way).
+MACHINE_KEYS = ("keras_gen_version", "run_dir", "data_dir", "export_dir")
+
+
+def read_recipe(path: str | Path) -> dict:
+    """The config fields of a recipe file (``train.py --config FILE``): a finished run's
+    ``config.json``, or a JSON object with some of its fields (keys starting with ``_`` are notes,
+    such as ``"_measured"``). :data:`MACHINE_KEYS` are dropped; unknown keys are a UserError."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise UserError(f"cannot read --config {path}: {err.strerror or err}; pass a run's config.json or a "
+                        "recipe from configs/") from None
+    except ValueError as err:
+        raise UserError(f"--config {path} is not valid JSON ({err}); fix the file or pass a run's config.json") \
+            from None
+    if not isinstance(data, dict):
+        raise UserError(f"--config {path} must hold a JSON object of config fields, got a {type(data).__name__}")
+    recipe = {k: v for k, v in data.items() if not k.startswith("_") and k not in MACHINE_KEYS}
+    try:
+        check_keys(recipe)
+    except UserError as err:
+        raise UserError(f"--config {path}: {err}") from None
+    if isinstance(recipe.get("image_shape"), list):
+        recipe["image_shape"] = tuple(recipe["image_shape"])
+    return recipe
+
+
 def _channels(spec, overrides: dict) -> int:
     """The dataset's channel count; for data whose channels vary (a folder), those of the data found."""
     if spec.channels is None:

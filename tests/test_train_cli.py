@@ -165,6 +165,68 @@ def test_bad_arguments(args, needles, capsys, tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "saved_models").exists()
 
 
+@pytest.mark.parametrize("content, needles", [
+    (None, ["cannot read --config", "configs/"]),
+    ("{not json", ["is not valid JSON"]),
+    ("[1, 2]", ["must hold a JSON object", "list"]),
+    ('{"model": "vae_mlp", "epoch": 3}', ["unknown config key 'epoch'", "did you mean 'epochs'"]),
+    ('{"model": "vae_mlp", "batch_size": 0}', ["--batch-size must be a positive integer"]),
+])
+def test_bad_recipes(content, needles, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "recipe.json"
+    if content is not None:
+        recipe.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--config", str(recipe)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_runs_config_is_a_recipe_and_flags_override_it(first_run, tiny_mnist_dir, tmp_path, capsys, monkeypatch):
+    """train.py --config RUN/config.json trains the same setup again (a new run directory, the
+    machine's data); a flag beside it wins; --resume with it is refused."""
+    _, source, _ = first_run
+    monkeypatch.chdir(tmp_path)
+    again = tmp_path / "again"
+    assert train_main(["--config", str(source / "config.json"), "--steps-per-epoch", "2", "--lr", "0.002",
+                       "--run-dir", str(again), "--data-dir", str(tiny_mnist_dir), "--no-export"]) == 0
+    before, after = (json.loads((d / "config.json").read_text()) for d in (source, again))
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"run_dir", "steps_per_epoch", "optimizer", "export"}, changed
+    assert after["optimizer"] == {**before["optimizer"], "learning_rate": 0.002}
+    assert latest(again)["steps"] == 2
+    with pytest.raises(SystemExit):
+        train_main(["--config", str(source / "config.json"), "--resume", "--run-dir", str(again)])
+    assert "--config starts a new run and --resume continues one" in capsys.readouterr().err
+
+
+def test_the_recipes_in_configs_resolve_and_quote_their_measurements():
+    """Every configs/*.json is a valid recipe whose model, dataset and epochs are those of its
+    docs/results/papers row, and configs/README.md quotes that row's FID."""
+    from keras_gen.config import read_recipe, resolve_config
+
+    papers = json.loads((REPO / "docs" / "results" / "papers" / "results.json").read_text())
+    rows = {r["row"]: r for r in papers["rows"]}
+    table = (REPO / "configs" / "README.md").read_text()
+    recipes = sorted((REPO / "configs").glob("*.json"))
+    assert recipes
+    for path in recipes:
+        recipe = read_recipe(path)
+        config = resolve_config(recipe.pop("model"), **recipe)
+        row = rows[path.stem]
+        assert (config.model, config.dataset, config.epochs) == (row["model"], row["dataset"], row["epochs"])
+        line = next(line for line in table.splitlines() if f"[`{path.name}`]" in line)
+        fid = row["result"]["fid"]
+        assert line.endswith(f"| {fid:,.0f} |" if fid >= 100 else f"| {fid:.3g} |"), line
+        notes = json.loads(path.read_text())
+        assert f"FID {fid:.3g}" in notes["_measured"] and notes["_machine"]
+
+
 def test_corrupt_data_file(tmp_path, tiny_mnist_dir, capsys, monkeypatch):
     import shutil
 

@@ -21,6 +21,9 @@ from keras_gen.utils.errors import UserError
 def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p = OneLineParser(prog=prog, description="Train a zoo model, checkpoint it every epoch and export a SavedModel.")
     p.add_argument("--model", help="registry name (see --list-models)")
+    p.add_argument("--config", metavar="FILE", dest="recipe",
+                   help="start from a recipe: a finished run's config.json or a JSON object with some of its "
+                        "fields (configs/ holds measured ones); the flags given override it")
     p.add_argument("--dataset", help="dataset name (default: the model's report's; see --list-datasets)")
     p.add_argument("--epochs", type=positive_int, help="total epochs (with --resume: the new total)")
     p.add_argument("--batch-size", type=positive_int, help="images per step (default: the report's)")
@@ -103,6 +106,11 @@ def run_train(args: argparse.Namespace, out=print) -> None:
     overrides = {k: v for k, v in vars(args).items() if (k in FIELDS and k != "model") or k == "image_size"}
     if args.option:
         overrides["model_options"] = dict(args.option)
+    if args.recipe:
+        if args.resume:
+            raise UserError("--config starts a new run and --resume continues one (with its own config.json); "
+                            "drop one of them")
+        args.model, overrides = with_recipe(args.recipe, args.model, overrides)
     if args.resume:
         run_dir = find_resume_dir(args.run_dir, args.model, args.dataset)
         config = resume_config(run_dir, {"model": args.model, **overrides})
@@ -114,6 +122,24 @@ def run_train(args: argparse.Namespace, out=print) -> None:
     if args.summary:
         return print_summary(config, out=out)
     train(config, out=out)
+
+
+def with_recipe(path: str, model: str | None, overrides: dict) -> tuple[str | None, dict]:
+    """``(model, overrides)`` with a recipe file's fields under the flags given: a flag wins over
+    the recipe, ``--option`` adds to its model options, and ``--dataset``/``--image-size`` drop its
+    image shape (the channel count and size then come from the dataset and the flag)."""
+    from keras_gen.config import read_recipe
+
+    recipe = read_recipe(path)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "dataset" in given or "image_size" in given:
+        recipe.pop("image_shape", None)
+    if "model_options" in given:
+        given["model_options"] = {**(recipe.get("model_options") or {}), **given["model_options"]}
+    recipe_model = recipe.pop("model", None)
+    if model and recipe_model and model != recipe_model:
+        recipe.pop("image_shape", None)  # another model's size is no default for this one
+    return model or recipe_model, {**recipe, **given}
 
 
 def command_prefix(prog: str) -> str:
