@@ -60,6 +60,9 @@ class RunConfig:
     keep_best: str | None = None  # "fid": keep the checkpoint with the lowest FID as best.keras, and export it
     # minutes of training steps (history's train_seconds): stop after the epoch that reaches it
     time_limit: float | None = None
+    # GANs: the decay of a moving average of the generator's weights, which samples, grids,
+    # evaluations and exports then use (None: off, the reports' setting); e.g. 0.999.
+    ema: float | None = None
     # The builder's own keyword arguments beyond latent size and image shape, e.g. {"d_steps": 5}
     # for mlp_gan (models_zoo: each builder's signature lists them; --option KEY=VALUE).
     model_options: dict = dataclasses.field(default_factory=dict)
@@ -76,6 +79,9 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.ema is not None and (isinstance(self.ema, bool) or not isinstance(self.ema, (int, float))
+                                     or not 0.0 < self.ema < 1.0):
+            raise UserError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.999, got {self.ema!r}")
         if self.time_limit is not None and (isinstance(self.time_limit, bool) or not self.time_limit > 0):
             raise UserError(f"time_limit must be a positive number of minutes, got {self.time_limit!r}")
         if not isinstance(self.model_options, dict) or not all(isinstance(k, str) for k in self.model_options):
@@ -126,6 +132,8 @@ class RunConfig:
             parts.append(f"strategy {self.strategy}")
         if self.mixed_precision:
             parts.append("mixed precision")
+        if self.ema is not None:
+            parts.append(f"generator EMA {self.ema:g}")
         if self.eval_every:
             parts.append(f"FID every {self.eval_every} epoch(s)")
         if self.time_limit:

@@ -48,6 +48,9 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue --run-dir (or the newest run of --model)")
     p.add_argument("--strategy", choices=STRATEGIES,
                    help="tf.distribute strategy: mirrored = all local GPUs, multiworker = TF_CONFIG")
+    p.add_argument("--ema", type=positive_float, metavar="DECAY",
+                   help="GANs: sample, evaluate and export a moving average of the generator's weights "
+                        "(e.g. 0.999; off by default, as in the reports)")
     p.add_argument("--mixed-precision", action="store_const", const=True,
                    help="compute in float16 with float32 weights and losses (Keras' mixed_float16; for GPUs)")
     jit = p.add_mutually_exclusive_group()

@@ -281,6 +281,8 @@ class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
                                seed=kwargs.pop("seed", 0), num_classes=self.num_classes)
             y = batch_size = None
             kwargs["shuffle"] = False  # the dataset reshuffles every epoch itself
+        elif isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # Keras never shuffles a dataset, and warns when asked to
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, **kwargs)
 
     def split_batch(self, data):

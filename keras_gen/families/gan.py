@@ -15,6 +15,13 @@ one generator update. The variants change only what they must, by overriding hoo
 
 The auxiliary class cross-entropy (AC-GAN) is added by the loop whenever the discriminator returns
 class logits, for both networks, so every family with a class head gets the same L_C.
+
+``ema_decay`` keeps an exponential moving average of the generator's weights (Karras et al. 2018,
+"Progressive Growing of GANs", §A.1; Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in
+GAN Training"): ``generator_ema`` is a second copy of the network, updated after every generator
+step, ``ema <- decay * ema + (1 - decay) * weights`` for every float weight (BatchNorm's moving
+statistics included); it is what ``generate`` runs outside training, so samples, grids,
+evaluations and exports are the averaged network's. Checkpoints hold both networks.
 """
 
 from __future__ import annotations
@@ -66,7 +73,8 @@ class GAN(GenerativeModel):
 
     def __init__(self, generator, discriminator, *, latent_dim, image_shape, value_range="minus_one_one",
                  num_classes=None, d_steps: int = 1, generator_loss: str = "non_saturating",
-                 label_smoothing: float = 0.0, generator_step: str = "fresh", **kwargs):
+                 label_smoothing: float = 0.0, generator_step: str = "fresh", ema_decay: float | None = None,
+                 **kwargs):
         if generator_loss not in ("non_saturating", "minimax"):
             raise ValueError(f"generator_loss must be 'non_saturating' or 'minimax', got {generator_loss!r}")
         if d_steps < 1:
@@ -85,7 +93,28 @@ class GAN(GenerativeModel):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean D(x): drifts to 0.5 at equilibrium
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.ema_decay = None
+        self.generator_ema = None
+        if ema_decay is not None:
+            self.enable_ema(ema_decay)
         self.built = True  # the sub-networks are built functional models
+
+    def enable_ema(self, decay: float) -> None:
+        """Keep a moving average of the generator's weights, starting from its current ones."""
+        decay = float(decay)
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), e.g. 0.999, got {decay}")
+        if self.generator_ema is None:
+            self.generator_ema = keras.models.clone_model(self.generator)
+            self.generator_ema.set_weights(self.generator.get_weights())
+            self.generator_ema.trainable = False
+        self.ema_decay = decay
+
+    def update_ema(self):
+        """One step of the average (inside the compiled step, after the generator's update)."""
+        for average, weight in zip(self.generator_ema.weights, self.generator.weights):
+            if "float" in str(average.dtype):
+                average.assign(self.ema_decay * average + (1.0 - self.ema_decay) * tf.cast(weight, average.dtype))
 
     def get_config(self):
         return {
@@ -94,6 +123,7 @@ class GAN(GenerativeModel):
             "generator_loss": self.generator_loss,
             "label_smoothing": self.label_smoothing,
             "generator_step": self.generator_step,
+            "ema_decay": self.ema_decay,
         }
 
     def compile(self, *, g_optimizer=None, d_optimizer=None, jit_compile=False, **kwargs):
@@ -118,8 +148,10 @@ class GAN(GenerativeModel):
 
     # -- model -------------------------------------------------------------------------------
     def generate(self, z, labels=None, training=False):
+        # Outside training, the averaged generator when there is one (samples, grids, exports).
+        network = self.generator if training or self.generator_ema is None else self.generator_ema
         # float32 whatever the policy (the generator computes in float16 under mixed precision).
-        return as_float32(self.generator(self._net_inputs(z, labels), training=training))
+        return as_float32(network(self._net_inputs(z, labels), training=training))
 
     def discriminate(self, images, labels=None, training=False):
         """Logits that ``images`` are real: ``[B, 1]``, float32."""
@@ -230,6 +262,8 @@ class GAN(GenerativeModel):
                 g_objective = self.g_optimizer.scale_loss(average_over_global_batch(g_loss))
         grads = tape.gradient(g_objective, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        if self.generator_ema is not None:
+            self.update_ema()
         # Trackers take per-example values: their mean is right under any number of replicas.
         self.update_trackers(step, g_loss)
         return {m.name: m.result() for m in self.metrics}

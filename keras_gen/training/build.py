@@ -35,13 +35,19 @@ def build_model(config: RunConfig, *, num_classes: int | None):
                             f"{config.dataset} has none: pick a labelled dataset "
                             "(for celeba pass --attribute, e.g. Male)")
         overrides["num_classes"] = num_classes
+    if config.ema is not None:
+        if entry.family != "gan":
+            raise UserError(f"--ema averages a GAN's generator; {config.model} is a {entry.family.upper()}: drop --ema")
+        if config.strategy != "default":
+            raise UserError(f"--ema runs with the default strategy only (its average is updated on one device), "
+                            f"not --strategy {config.strategy}; drop one of them")
     if not (getattr(config, "mixed_precision", False) and keras.config.dtype_policy().name == "mixed_float16"):
-        return entry.build(**overrides)
+        return with_ema(entry.build(**overrides), config)
     # Under mixed_float16 (set by training/distributed.dtype_policy): layers that cannot compute in
     # float16 (a custom layer with float32 constants, an op without a float16 kernel) fail here,
     # building or on a first forward pass, and are a UserError before anything trains.
     try:
-        model = entry.build(**overrides)
+        model = with_ema(entry.build(**overrides), config)
         model.check_forward_pass()
     except UserError:
         raise
@@ -49,6 +55,13 @@ def build_model(config: RunConfig, *, num_classes: int | None):
         reason = f"{type(err).__name__}: {_layer_error(err)[:240]}"
         raise UserError(f"model {config.model} cannot train with --mixed-precision: its layers fail in float16 "
                         f"({reason}); train it without --mixed-precision") from None
+    return model
+
+
+def with_ema(model, config: RunConfig):
+    """``model`` keeping a moving average of its generator when ``config.ema`` asks for one."""
+    if config.ema is not None:
+        model.enable_ema(config.ema)
     return model
 
 

@@ -1,0 +1,197 @@
+#!/usr/bin/env python
+"""The quality levers of issue 27, each against the same run without it: same model, data and
+number of training steps, several seeds. Writes docs/results/levers/.
+
+    python benchmarks/levers.py            # train what is missing, evaluate, write the page; resumable
+    python benchmarks/levers.py --plan     # the commands, and nothing else
+    python benchmarks/levers.py --render   # rewrite the page from the finished runs
+
+Each run trains a fixed number of steps (``--epochs E --steps-per-epoch 100``: equal work on both
+sides, whatever else shares the CPU; each row says the training minutes it took), then
+``keras-gen evaluate RUN --samples N`` measures it: the dataset's domain classifier's
+FID, precision and recall, the figures docs/results ranks the zoo by (seconds per run, where the
+standard Inception FID of 10,000 samples costs about 13 minutes on 2 cores; the papers page uses
+that). A lever counts as better when the seeds' means differ by more than their spreads added
+(sample standard deviations), else the difference is within the seeds' spread. A killed pass
+resumes: a run whose training stopped early continues (``--resume``), an evaluation is redone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT = REPO / "runs" / "levers"
+OUT = REPO / "docs" / "results" / "levers"
+SAMPLES = 5000
+
+
+@dataclasses.dataclass(frozen=True)
+class Lever:
+    name: str
+    label: str  # what the "with" runs add
+    model: str
+    dataset: str
+    epochs: int  # of 100 steps
+    flags: tuple  # train.py flags of the "with" runs
+    seeds: tuple = (0, 1, 2)
+
+
+LEVERS = [
+    Lever("ema", "generator EMA, decay 0.999 (`--ema 0.999`)", "dcgan_32", "mnist", 4, ("--ema", "0.999")),
+]
+
+
+def run_dir(lever: Lever, side: str, seed: int) -> Path:
+    return ROOT / f"{lever.name}-{side}-s{seed}"
+
+
+def train_command(lever: Lever, side: str, seed: int) -> list[str]:
+    flags = list(lever.flags) if side == "with" else []
+    return ["python", "train.py", "--model", lever.model, "--dataset", lever.dataset, "--epochs", str(lever.epochs),
+            "--steps-per-epoch", "100", "--seed", str(seed), *flags, "--no-export",
+            "--run-dir", str(run_dir(lever, side, seed).relative_to(REPO))]
+
+
+def evaluate_command(path: Path) -> list[str]:
+    return ["keras-gen", "evaluate", str(path.relative_to(REPO)), "--samples", str(SAMPLES),
+            "--out", str((path / "levers_eval").relative_to(REPO))]
+
+
+def trained_minutes(path: Path) -> float:
+    """Training minutes so far (history.csv's train_seconds of the last epoch: every session's)."""
+    import csv
+
+    try:
+        with open(path / "history.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        return float(rows[-1]["train_seconds"]) / 60 if rows else 0.0
+    except (OSError, KeyError, ValueError):
+        return 0.0
+
+
+def run_all() -> None:
+    ROOT.mkdir(parents=True, exist_ok=True)
+    for lever in LEVERS:
+        for seed in lever.seeds:
+            for side in ("without", "with"):
+                path = run_dir(lever, side, seed)
+                if not finished(path, lever):
+                    command = train_command(lever, side, seed)[1:]  # train.py ...
+                    if (path / "config.json").is_file():  # killed before its budget: it goes on
+                        command = ["train.py", "--resume", "--run-dir", str(path.relative_to(REPO))]
+                    subprocess.run([sys.executable, *command], cwd=REPO, check=True)
+                metrics = path / "levers_eval" / "metrics.json"
+                if not metrics.is_file() or json.loads(metrics.read_text())["subject"]["steps"] != steps(path):
+                    subprocess.run([sys.executable, "-m", "keras_gen", *evaluate_command(path)[1:]], cwd=REPO,
+                                   check=True)
+                render()
+
+
+def finished(path: Path, lever: Lever) -> bool:
+    try:
+        return json.loads((path / "checkpoints" / "latest.json").read_text())["epoch"] >= lever.epochs
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def steps(path: Path) -> int:
+    return json.loads((path / "checkpoints" / "latest.json").read_text())["steps"]
+
+
+def figures(path: Path) -> dict | None:
+    try:
+        result = json.loads((path / "levers_eval" / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    metrics = result["metrics"]
+    return {"fid": metrics["fid"]["value"], "precision": metrics.get("precision", {}).get("value"),
+            "recall": metrics.get("recall", {}).get("value"), "steps": result["subject"]["steps"],
+            "minutes": round(trained_minutes(path), 2), "extractor": metrics["fid"]["extractor"]}
+
+
+def summary(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def verdict(without: list[float], with_: list[float]) -> str:
+    (m0, s0), (m1, s1) = summary(without), summary(with_)
+    if len(without) < 2 or len(with_) < 2:
+        return "one seed: indicative"
+    if abs(m1 - m0) <= s0 + s1:
+        return "within the seeds' spread"
+    return "**better**" if m1 < m0 else "**worse**"
+
+
+def minutes(done: dict) -> str:
+    values = [f["minutes"] for runs in done.values() for f in runs]
+    return f"{min(values):.1f}-{max(values):.1f} min"
+
+
+def fmt(mean: float, sd: float) -> str:
+    return f"{mean:.3g} ± {sd:.2g}"
+
+
+def render() -> None:
+    rows, table = [], []
+    for lever in LEVERS:
+        sides = {side: [figures(run_dir(lever, side, s)) for s in lever.seeds] for side in ("without", "with")}
+        done = {side: [f for f in runs if f] for side, runs in sides.items()}
+        rows.append({"lever": lever.name, "label": lever.label, "model": lever.model, "dataset": lever.dataset,
+                     "steps": lever.epochs * 100, "seeds": list(lever.seeds), "runs": sides})
+        if not done["without"] or not done["with"]:
+            continue
+        fid0, fid1 = ([f["fid"] for f in done[s]] for s in ("without", "with"))
+        rec0, rec1 = ([f["recall"] for f in done[s]] for s in ("without", "with"))
+        table.append(f"| {lever.label} | `{lever.model}` | {lever.dataset} | {lever.epochs * 100} steps "
+                     f"({minutes(done)}) | "
+                     f"{len(fid0)} / {len(fid1)} | {fmt(*summary(fid0))} | {fmt(*summary(fid1))} | "
+                     f"{fmt(*summary(rec0))} | {fmt(*summary(rec1))} | {verdict(fid0, fid1)} |")
+    OUT.mkdir(parents=True, exist_ok=True)
+    data = {"samples": SAMPLES, "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores", "rows": rows}
+    (OUT / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    commands = [line for lever in LEVERS for seed in lever.seeds for side in ("without", "with")
+                for line in (" ".join(train_command(lever, side, seed)),
+                             " ".join(evaluate_command(run_dir(lever, side, seed))))]
+    page = ["# Quality levers, each with and without", "",
+            "Written by `python benchmarks/levers.py` (resumable). Each lever is measured against the same",
+            "model trained without it, on the same data for the same number of steps (the minutes they took",
+            "are in brackets: other jobs may have shared the CPU),",
+            f"over several seeds; FID, precision and recall are the domain classifier's on {SAMPLES:,} samples",
+            "(`keras-gen evaluate RUN --samples N`), mean ± standard deviation over the seeds. A lever is",
+            "better when the means differ by more than the two spreads added.", "",
+            "| lever | model | dataset | training | seeds (without / with) | FID without | FID with | "
+            "recall without | recall with | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|", *(table or ["| (no pair finished yet) |" + " |" * 9]), "",
+            "## Commands", "", "```bash", *commands, "```", ""]
+    (OUT / "README.md").write_text("\n".join(page))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--plan", action="store_true", help="print the commands and exit")
+    p.add_argument("--render", action="store_true", help="only rewrite docs/results/levers")
+    args = p.parse_args(argv)
+    if args.plan:
+        for lever in LEVERS:
+            for seed in lever.seeds:
+                for side in ("without", "with"):
+                    print(" ".join(train_command(lever, side, seed)))
+                    print(" ".join(evaluate_command(run_dir(lever, side, seed))))
+        return 0
+    if not args.render:
+        run_all()
+    render()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
