@@ -50,6 +50,11 @@ LEVERS = [
 ]
 
 
+# The truncation trick, swept over psi on the runs without a lever (psi 1: their own evaluation).
+TRUNCATIONS = (1.0, 0.9, 0.7, 0.5)
+TRUNCATION_LEVER = "ema"
+
+
 def run_dir(lever: Lever, side: str, seed: int) -> Path:
     return ROOT / f"{lever.name}-{side}-s{seed}"
 
@@ -61,9 +66,14 @@ def train_command(lever: Lever, side: str, seed: int) -> list[str]:
             "--run-dir", str(run_dir(lever, side, seed).relative_to(REPO))]
 
 
-def evaluate_command(path: Path) -> list[str]:
-    return ["keras-gen", "evaluate", str(path.relative_to(REPO)), "--samples", str(SAMPLES),
-            "--out", str((path / "levers_eval").relative_to(REPO))]
+def eval_dir(path: Path, psi: float = 1.0) -> Path:
+    return path / ("levers_eval" if psi == 1.0 else f"levers_eval-truncation{psi:g}")
+
+
+def evaluate_command(path: Path, psi: float = 1.0) -> list[str]:
+    truncation = [] if psi == 1.0 else ["--truncation", f"{psi:g}"]
+    return ["keras-gen", "evaluate", str(path.relative_to(REPO)), "--samples", str(SAMPLES), *truncation,
+            "--out", str(eval_dir(path, psi).relative_to(REPO))]
 
 
 def trained_minutes(path: Path) -> float:
@@ -89,10 +99,12 @@ def run_all() -> None:
                     if (path / "config.json").is_file():  # killed before its budget: it goes on
                         command = ["train.py", "--resume", "--run-dir", str(path.relative_to(REPO))]
                     subprocess.run([sys.executable, *command], cwd=REPO, check=True)
-                metrics = path / "levers_eval" / "metrics.json"
-                if not metrics.is_file() or json.loads(metrics.read_text())["subject"]["steps"] != steps(path):
-                    subprocess.run([sys.executable, "-m", "keras_gen", *evaluate_command(path)[1:]], cwd=REPO,
-                                   check=True)
+                psis = TRUNCATIONS if side == "without" and lever.name == TRUNCATION_LEVER else (1.0,)
+                for psi in psis:
+                    metrics = eval_dir(path, psi) / "metrics.json"
+                    if not metrics.is_file() or json.loads(metrics.read_text())["subject"]["steps"] != steps(path):
+                        subprocess.run([sys.executable, "-m", "keras_gen", *evaluate_command(path, psi)[1:]],
+                                       cwd=REPO, check=True)
                 render()
 
 
@@ -107,9 +119,9 @@ def steps(path: Path) -> int:
     return json.loads((path / "checkpoints" / "latest.json").read_text())["steps"]
 
 
-def figures(path: Path) -> dict | None:
+def figures(path: Path, psi: float = 1.0) -> dict | None:
     try:
-        result = json.loads((path / "levers_eval" / "metrics.json").read_text())
+        result = json.loads((eval_dir(path, psi) / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
     metrics = result["metrics"]
@@ -155,8 +167,18 @@ def render() -> None:
                      f"({minutes(done)}) | "
                      f"{len(fid0)} / {len(fid1)} | {fmt(*summary(fid0))} | {fmt(*summary(fid1))} | "
                      f"{fmt(*summary(rec0))} | {fmt(*summary(rec1))} | {verdict(fid0, fid1)} |")
+    base = next(lever for lever in LEVERS if lever.name == TRUNCATION_LEVER)
+    sweep, sweep_table = {}, []
+    for psi in TRUNCATIONS:
+        runs = [f for f in (figures(run_dir(base, "without", s), psi) for s in base.seeds) if f]
+        sweep[f"{psi:g}"] = runs
+        if runs:
+            sweep_table.append(f"| {psi:g} | {len(runs)} | {fmt(*summary([f['fid'] for f in runs]))} | "
+                               f"{fmt(*summary([f['precision'] for f in runs]))} | "
+                               f"{fmt(*summary([f['recall'] for f in runs]))} |")
     OUT.mkdir(parents=True, exist_ok=True)
-    data = {"samples": SAMPLES, "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores", "rows": rows}
+    data = {"samples": SAMPLES, "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+            "rows": rows, "truncation": sweep}
     (OUT / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     commands = [line for lever in LEVERS for seed in lever.seeds for side in ("without", "with")
                 for line in (" ".join(train_command(lever, side, seed)),
@@ -171,7 +193,14 @@ def render() -> None:
             "| lever | model | dataset | training | seeds (without / with) | FID without | FID with | "
             "recall without | recall with | verdict |",
             "|---|---|---|---|---|---|---|---|---|---|", *(table or ["| (no pair finished yet) |" + " |" * 9]), "",
-            "## Commands", "", "```bash", *commands, "```", ""]
+            "## Truncation", "",
+            "The truncation trick (`keras-gen sample --truncation PSI`, `keras-gen evaluate --truncation PSI`) on the",
+            f"runs without a lever above (`{base.model}`, {base.epochs * 100} steps), psi 1 being plain samples:", "",
+            "| psi | seeds | FID | precision | recall |", "|---|---|---|---|---|",
+            *(sweep_table or ["| (not measured yet) | | | | |"]), "",
+            "## Commands", "", "```bash", *commands,
+            *(" ".join(evaluate_command(run_dir(base, "without", seed), psi)) for seed in base.seeds
+              for psi in TRUNCATIONS[1:]), "```", ""]
     (OUT / "README.md").write_text("\n".join(page))
 
 

@@ -37,6 +37,9 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
                    help="importance samples per image for the VAE likelihood bound (default 64)")
     p.add_argument("--likelihood-images", type=positive_int, default=defaults.likelihood_images,
                    help="test images for the VAE figures (default 1,000; each costs k+2 decoder passes)")
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="GANs: measure samples drawn with the truncation trick at PSI in [0, 1] (keras-gen sample "
+                        "--truncation); kept in its own evaluation directory")
     p.add_argument("--no-train", dest="train_extractor", action="store_false",
                    help="fail instead of training a missing domain classifier")
 
@@ -44,7 +47,8 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
 def settings_from_args(args) -> EvalSettings:
     return EvalSettings(samples=args.samples, extractor=args.extractor, seed=args.seed, pr_k=args.pr_k,
                         dc_k=args.dc_k, kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
-                        iwae_k=args.iwae_k, likelihood_images=args.likelihood_images, fid_images=args.fid_images)
+                        iwae_k=args.iwae_k, likelihood_images=args.likelihood_images, fid_images=args.fid_images,
+                        truncation=args.truncation)
 
 
 def stderr(line: str) -> None:

@@ -49,6 +49,7 @@ from keras_gen.evaluation.settings import (  # noqa: F401
     EvalSettings,
     MetricSpec,
 )
+from keras_gen.serving.runtime import check_truncation
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import write_json
 from keras_gen.utils.progress import Progress
@@ -119,7 +120,7 @@ class Subject:
     def name(self) -> str:
         return self.info["name"]
 
-    def sample(self, seeds: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    def sample(self, seeds: np.ndarray, labels: np.ndarray | None, truncation: float | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def reconstruct(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
@@ -156,7 +157,9 @@ class ModelSubject(Subject):
         }
         super().__init__(path, info)
 
-    def sample(self, seeds, labels):
+    def sample(self, seeds, labels, truncation=None):
+        if truncation is not None:  # a rarer call: eager, since the compiled sampler takes seeds (and labels) only
+            return self.model.sample(tf.constant(seeds, tf.int32), labels, truncation).numpy()
         out = self._sample(seeds) if labels is None else self._sample(seeds, labels)
         return out.numpy()
 
@@ -217,8 +220,8 @@ class ExportSubject(Subject):
         }
         super().__init__(self.export.path, info)
 
-    def sample(self, seeds, labels):
-        return self.export.sample(seeds, labels)
+    def sample(self, seeds, labels, truncation=None):
+        return self.export.sample(seeds, labels, truncation=truncation)
 
     def reconstruct(self, images, labels):
         inputs = {"images": np.asarray(images, np.float32)}
@@ -237,6 +240,8 @@ def evaluation_name(base: str, settings: EvalSettings | None) -> str:
     evaluation with the same settings: a 10,000-image Inception evaluation is hours of CPU that a
     one-minute domain evaluation must not replace. Other settings of one extractor share its
     directory (the newest evaluation is kept; a change of settings is never reused)."""
+    if settings is not None and settings.truncation is not None:  # other samples: their own evaluation
+        base = f"{base}-truncation{settings.truncation:g}"
     if settings is None or settings.extractor == "domain":
         return base
     if settings.extractor == "fid-inception":
@@ -417,16 +422,19 @@ def likelihood_figures(subject: Subject, reference: Reference, settings: EvalSet
             "likelihood_note": "ELBO and IWAE need the decoder's likelihood: evaluate the run directory"}
 
 
-def sample_batches(subject: Subject, count: int, seed: int = 0):
+def sample_batches(subject: Subject, count: int, seed: int = 0, truncation: float | None = None):
     """``(images in [0, 1], labels or None)`` batches of ``SAMPLE_BATCH``: ``count`` samples from
     seeds ``seed * 2**20 + i`` (labels cycling through the classes for conditional models), with
-    a progress bar. NaN or infinite pixels are a UserError."""
+    a progress bar; ``truncation``: psi of the truncation trick (GANs). NaN or infinite pixels are
+    a UserError."""
+    if truncation is not None:
+        check_truncation(truncation, subject.info["family"], subject.info["model"])
     seeds = ((np.arange(count, dtype=np.int64) + seed * MAX_SAMPLES) % (2**31 - 1)).astype(np.int32)
     labels = (np.arange(count) % subject.num_classes).astype(np.int32) if subject.num_classes else None
     with Progress(count, f"sampling {subject.name}") as bar:
         for i in range(0, count, SAMPLE_BATCH):
             part_labels = None if labels is None else labels[i:i + SAMPLE_BATCH]
-            images = np.asarray(subject.sample(seeds[i:i + SAMPLE_BATCH], part_labels), np.float32)
+            images = np.asarray(subject.sample(seeds[i:i + SAMPLE_BATCH], part_labels, truncation), np.float32)
             if not np.all(np.isfinite(images)):
                 raise UserError(f"{subject.name} generates NaN or infinite pixels; its training diverged: evaluate an "
                                 "earlier --checkpoint")
@@ -436,7 +444,7 @@ def sample_batches(subject: Subject, count: int, seed: int = 0):
 
 def draw_samples(subject: Subject, settings: EvalSettings) -> tuple[np.ndarray, np.ndarray | None]:
     """``settings.samples`` images in [0, 1] and their labels (see :func:`sample_batches`)."""
-    parts = list(sample_batches(subject, settings.samples, settings.seed))
+    parts = list(sample_batches(subject, settings.samples, settings.seed, settings.truncation))
     labels = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
     return np.concatenate([p[0] for p in parts]), labels
 

@@ -95,8 +95,14 @@ class EvalSettings:
     # the network, for FID, KID, precision/recall, density/coverage and the nearest-training distance;
     # None: every sample. The network costs ~0.1-0.3 s per image on 2 CPU cores.
     fid_images: int | None = None
+    # GANs: sample with the truncation trick at this psi in [0, 1] (None: plain samples).
+    truncation: float | None = None
 
     def __post_init__(self):
+        if self.truncation is not None and (isinstance(self.truncation, bool) or
+                                            not isinstance(self.truncation, (int, float))
+                                            or not 0.0 <= self.truncation <= 1.0):
+            raise UserError(f"--truncation must be a number in [0, 1], got {self.truncation!r}")
         for name in ("samples", "pr_k", "dc_k", "kid_subsets", "iwae_k", "likelihood_images"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -129,6 +135,7 @@ class EvalSettings:
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
-        if out["fid_images"] is None:  # as written before the option existed: earlier metrics.json stay reusable
-            del out["fid_images"]
+        for key in ("fid_images", "truncation"):  # as written before these options: earlier metrics.json stay reusable
+            if out[key] is None:
+                del out[key]
         return out

@@ -221,10 +221,17 @@ class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
         """p(z): a standard normal unless a family overrides it."""
         return tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim]))
 
-    def latent_from_seeds(self, seeds):
+    def latent_from_seeds(self, seeds, truncation=None):
         """One latent per int seed from :meth:`prior`, ``[B] -> [B, latent]``: the same latent for a
-        seed whatever else is in the batch, drawn for the whole batch at once (:mod:`.seeded`)."""
-        return self.latent_from_noise(seeded.normal(seeds, self.latent_dim), seeds)
+        seed whatever else is in the batch, drawn for the whole batch at once (:mod:`.seeded`).
+        ``truncation`` psi (a scalar or ``[B]``) scales the standard-normal noise towards the
+        prior's mean before it is mapped: the truncation trick (Brock et al. 2019, "Large Scale GAN
+        Training", §3.1; Karras et al. 2019, "StyleGAN", §B's psi), fewer odd images for less variety."""
+        eps = seeded.normal(seeds, self.latent_dim)  # [B, latent]
+        if truncation is not None:
+            psi = tf.convert_to_tensor(truncation, tf.float32)
+            eps = eps * (psi[:, None] if psi.shape.rank == 1 else psi)
+        return self.latent_from_noise(eps, seeds)
 
     def latent_from_noise(self, eps, seeds):
         """Latents from standard-normal noise ``eps`` [B, latent] (a prior other than N(0, I) maps
@@ -247,9 +254,10 @@ class GenerativeModel(MultiWorkerTrainerFixes, keras.Model):
     def generate_unit(self, z, labels=None):
         return to_unit_range(self.generate(z, labels), self.value_range)
 
-    def sample(self, seeds, labels=None):
-        """``[B]`` int seeds -> ``[B, H, W, C]`` images in [0, 1], deterministic per seed."""
-        return self.generate_unit(self.latent_from_seeds(seeds), labels)
+    def sample(self, seeds, labels=None, truncation=None):
+        """``[B]`` int seeds -> ``[B, H, W, C]`` images in [0, 1], deterministic per seed;
+        ``truncation`` psi in [0, 1] draws closer to the prior's mean (see :meth:`latent_from_seeds`)."""
+        return self.generate_unit(self.latent_from_seeds(seeds, truncation), labels)
 
     def interpolate(self, from_seed: int, to_seed: int, steps: int = 10, label: int | None = None,
                     spherical: bool = False):

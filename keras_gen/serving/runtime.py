@@ -45,6 +45,16 @@ def resolve_export_path(path: str | os.PathLike) -> Path:
                     "version under it); pass saved_models/<model>_<dataset>[/<version>]")
 
 
+def check_truncation(psi: float, family: str, model: str) -> None:
+    """A UserError unless ``psi`` is a truncation for this model: in [0, 1], and a GAN (whose prior
+    is N(0, I), so a scaled latent is the truncated one; a VAE's may be a learned mixture)."""
+    if family != "gan":
+        raise UserError(f"truncation applies to GANs (their prior is N(0, I)); {model} is a {family.upper()}: "
+                        "drop --truncation")
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not 0.0 <= psi <= 1.0:
+        raise UserError(f"truncation must be a number in [0, 1] (1: no truncation, 0: the prior's mean), got {psi!r}")
+
+
 def metadata_file(version: Path) -> Path:
     """Where an export version keeps its ``keras_gen.json``: under ``assets/`` in a SavedModel,
     beside the files in a conversion."""
@@ -177,10 +187,17 @@ class LoadedExport:
                 raise UserError(f"export {self.path} refused the {signature} request: {_refusal(err)}") from None
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
-    def sample(self, seeds, labels=None) -> np.ndarray:
-        """``[B]`` integer seeds (+ labels) -> ``[B, H, W, C]`` float32 images in [0, 1]."""
+    def sample(self, seeds, labels=None, truncation: float | None = None) -> np.ndarray:
+        """``[B]`` integer seeds (+ labels) -> ``[B, H, W, C]`` float32 images in [0, 1].
+
+        ``truncation`` psi in [0, 1] (GANs): each seed's latent scaled by psi towards the prior's
+        mean, through the ``latent`` and ``generate`` signatures (a SavedModel signature has no
+        optional inputs, so ``sample`` itself stays as it is); 1.0 or None is ``sample``."""
         seeds = seed_batch(seeds)
-        return self.run("sample", self._with_labels({"seed": seeds}, labels, len(seeds)), "images")
+        if truncation is None or truncation == 1.0:
+            return self.run("sample", self._with_labels({"seed": seeds}, labels, len(seeds)), "images")
+        check_truncation(truncation, self.metadata["family"], self.metadata["model"])
+        return self.generate(self.latent(seeds) * np.float32(truncation), labels)
 
     def latent(self, seeds) -> np.ndarray:
         """``[B]`` integer seeds -> ``[B, latent]``: the latents ``sample`` draws for them."""
