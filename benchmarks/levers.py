@@ -42,11 +42,15 @@ class Lever:
     dataset: str
     epochs: int  # of 100 steps
     flags: tuple  # train.py flags of the "with" runs
+    common: tuple = ()  # train.py flags of both sides
     seeds: tuple = (0, 1, 2)
 
 
 LEVERS = [
     Lever("ema", "generator EMA, decay 0.999 (`--ema 0.999`)", "dcgan_32", "mnist", 4, ("--ema", "0.999")),
+    # Zhao et al. 2020's small-data setting: 1,000 training images (Ponnuru's CelebA runs used about as many).
+    Lever("diffaugment", "DiffAugment translation,cutout on 1,000 images (`--diffaugment translation,cutout "
+          "--limit 1000`)", "dcgan_32", "mnist", 4, ("--diffaugment", "translation,cutout"), ("--limit", "1000")),
 ]
 
 
@@ -62,7 +66,7 @@ def run_dir(lever: Lever, side: str, seed: int) -> Path:
 def train_command(lever: Lever, side: str, seed: int) -> list[str]:
     flags = list(lever.flags) if side == "with" else []
     return ["python", "train.py", "--model", lever.model, "--dataset", lever.dataset, "--epochs", str(lever.epochs),
-            "--steps-per-epoch", "100", "--seed", str(seed), *flags, "--no-export",
+            "--steps-per-epoch", "100", "--seed", str(seed), *lever.common, *flags, "--no-export",
             "--run-dir", str(run_dir(lever, side, seed).relative_to(REPO))]
 
 

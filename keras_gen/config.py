@@ -26,6 +26,8 @@ RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_p
 # keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
 EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")
 KEEP_BEST = ("fid",)
+# keras_gen.families.augment.POLICIES, without importing TensorFlow
+DIFFAUGMENT_POLICIES = ("translation", "cutout", "color")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +65,9 @@ class RunConfig:
     # GANs: the decay of a moving average of the generator's weights, which samples, grids,
     # evaluations and exports then use (None: off, the reports' setting); e.g. 0.999.
     ema: float | None = None
+    # GANs: differentiable augmentation of what the discriminator sees (Zhao et al. 2020), a list of
+    # "translation", "cutout", "color" (None: off, the reports' setting).
+    diffaugment: list | None = None
     # The builder's own keyword arguments beyond latent size and image shape, e.g. {"d_steps": 5}
     # for mlp_gan (models_zoo: each builder's signature lists them; --option KEY=VALUE).
     model_options: dict = dataclasses.field(default_factory=dict)
@@ -82,6 +87,12 @@ class RunConfig:
         if self.ema is not None and (isinstance(self.ema, bool) or not isinstance(self.ema, (int, float))
                                      or not 0.0 < self.ema < 1.0):
             raise UserError(f"--ema must be a decay between 0 and 1 (exclusive), e.g. 0.999, got {self.ema!r}")
+        if self.diffaugment is not None:
+            if not isinstance(self.diffaugment, (list, tuple)) or not self.diffaugment or \
+                    any(p not in DIFFAUGMENT_POLICIES for p in self.diffaugment):
+                raise UserError(f"--diffaugment takes a comma-separated list of {', '.join(DIFFAUGMENT_POLICIES)}, got "
+                                f"{self.diffaugment!r}")
+            object.__setattr__(self, "diffaugment", list(self.diffaugment))
         if self.time_limit is not None and (isinstance(self.time_limit, bool) or not self.time_limit > 0):
             raise UserError(f"time_limit must be a positive number of minutes, got {self.time_limit!r}")
         if not isinstance(self.model_options, dict) or not all(isinstance(k, str) for k in self.model_options):
@@ -134,6 +145,8 @@ class RunConfig:
             parts.append("mixed precision")
         if self.ema is not None:
             parts.append(f"generator EMA {self.ema:g}")
+        if self.diffaugment:
+            parts.append(f"DiffAugment {','.join(self.diffaugment)}")
         if self.eval_every:
             parts.append(f"FID every {self.eval_every} epoch(s)")
         if self.time_limit:

@@ -99,8 +99,11 @@ def test_train_py_ema_checkpoints_resumes_and_exports_the_average(ema_run):
     (["--model", "vae_mlp", "--ema", "0.999"], "--ema averages a GAN's generator; vae_mlp is a VAE"),
     (["--model", "dcgan", "--ema", "1.5"], "--ema must be a decay between 0 and 1"),
     (["--model", "dcgan", "--ema", "0.99", "--strategy", "mirrored"], "--ema runs with the default strategy only"),
+    (["--model", "vae_mlp", "--diffaugment", "translation"], "--diffaugment augments what a GAN's discriminator"),
+    (["--model", "dcgan", "--diffaugment", "translation,color"], "mnist's images have one channel"),
+    (["--model", "dcgan", "--diffaugment", "flip"], "--diffaugment takes a comma-separated list of translation"),
 ])
-def test_bad_ema_is_one_line(args, needle, tmp_path, tiny_mnist_dir, capsys, monkeypatch):
+def test_bad_levers_are_one_line(args, needle, tmp_path, tiny_mnist_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         train_main([*args, "--data-dir", str(tiny_mnist_dir)])
@@ -164,3 +167,71 @@ def test_evaluate_with_truncation_keeps_its_own_figures(ema_run, default_slot_ca
     vae = models_zoo.build("vae_mlp")
     with pytest.raises(keras_gen.UserError, match="truncation applies to GANs"):
         keras_gen.evaluate(vae, dataset="mnist", samples=200, truncation=0.5)
+
+
+# ------------------------------------------------------------------------------ DiffAugment
+def _seeded():
+    return keras.random.SeedGenerator(7)
+
+
+def test_translation_shifts_each_image_within_an_eighth_and_fills_with_zeros():
+    from keras_gen.families.augment import translation
+
+    x = np.zeros((64, 16, 16, 1), np.float32)
+    x[:, 8, 8, 0] = 1.0  # one lit pixel per image
+    out = translation(tf.constant(x), _seeded()).numpy()
+    shifts = set()
+    for image in out:
+        ys, xs = np.nonzero(image[..., 0])
+        assert len(ys) == 1 and image.sum() == 1.0  # moved, not blurred: the shift is at most 2 of 16 pixels
+        dy, dx = ys[0] - 8, xs[0] - 8
+        assert abs(dy) <= 2 and abs(dx) <= 2
+        shifts.add((dy, dx))
+    assert len(shifts) > 5  # one draw per image
+    border = translation(tf.ones((64, 16, 16, 1)), _seeded()).numpy()
+    assert border.min() == 0.0 and border.max() == 1.0  # the uncovered border is 0
+
+
+def test_cutout_zeros_one_square_of_half_the_size():
+    from keras_gen.families.augment import cutout
+
+    out = cutout(tf.ones((64, 16, 16, 3)), _seeded()).numpy()
+    for image in out:
+        holes = image[..., 0] == 0
+        rows, cols = np.nonzero(holes.any(axis=1))[0], np.nonzero(holes.any(axis=0))[0]
+        assert holes.sum() == len(rows) * len(cols) and len(rows) <= 8 and len(cols) <= 8  # a rectangle, clipped
+        assert (image[holes] == 0).all() and (image[~holes] == 1).all()
+    assert (out == 0).sum(axis=(1, 2, 3)).max() == 8 * 8 * 3  # a square inside the image is 8 x 8
+
+
+def test_augmentations_pass_gradients_and_colour_needs_colour():
+    from keras_gen.families.augment import augment, check_policies
+
+    x = tf.Variable(tf.random.uniform((4, 16, 16, 3)))
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(augment(x, ["translation", "cutout", "color"], _seeded()))
+    grad = tape.gradient(y, x)
+    assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+    with pytest.raises(ValueError, match="one channel"):
+        check_policies(["color"], channels=1)
+    with pytest.raises(ValueError, match="translation, cutout, color"):
+        check_policies(["flip"], channels=3)
+    from keras_gen.config import DIFFAUGMENT_POLICIES
+    from keras_gen.families.augment import POLICIES
+
+    assert DIFFAUGMENT_POLICIES == POLICIES
+
+
+def test_train_py_diffaugment_trains_saves_and_resumes(tmp_path, tiny_mnist_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    common = ["--data-dir", str(tiny_mnist_dir), "--steps-per-epoch", "2", "--batch-size", "16", "--run-dir",
+              str(run_dir), "--no-export"]
+    assert train_main(["--model", "dcgan", "--diffaugment", "translation,cutout", "--limit", "256", "--epochs", "1",
+                       *common]) == 0
+    assert json.loads((run_dir / "config.json").read_text())["diffaugment"] == ["translation", "cutout"]
+    assert train_main(["--resume", "--epochs", "2", *common]) == 0
+    from keras_gen.rundir.checkpoints import load_checkpoint
+
+    model = load_checkpoint(run_dir / "checkpoints" / "epoch-0002.keras")
+    assert model.diffaugment == ["translation", "cutout"] and model.steps_trained == 4

@@ -51,6 +51,10 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--ema", type=positive_float, metavar="DECAY",
                    help="GANs: sample, evaluate and export a moving average of the generator's weights "
                         "(e.g. 0.999; off by default, as in the reports)")
+    p.add_argument("--diffaugment", type=policy_list, metavar="POLICIES",
+                   help="GANs: augment real and fake images wherever the discriminator sees them (Zhao et al. "
+                        "2020), a comma-separated list of translation, cutout, color (colour images); for small "
+                        "data, e.g. --limit 1000")
     p.add_argument("--mixed-precision", action="store_const", const=True,
                    help="compute in float16 with float32 weights and losses (Keras' mixed_float16; for GPUs)")
     jit = p.add_mutually_exclusive_group()
@@ -75,6 +79,11 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--list-models", action="store_true", help="list the zoo and exit")
     p.add_argument("--list-datasets", action="store_true", help="list datasets and where they are, and exit")
     return p
+
+
+def policy_list(text: str) -> list[str]:
+    """``translation,cutout`` -> ``["translation", "cutout"]`` (checked by the config)."""
+    return [p.strip() for p in text.split(",") if p.strip()]
 
 
 def list_models(out=print) -> None:

@@ -22,6 +22,10 @@ GAN Training"): ``generator_ema`` is a second copy of the network, updated after
 step, ``ema <- decay * ema + (1 - decay) * weights`` for every float weight (BatchNorm's moving
 statistics included); it is what ``generate`` runs outside training, so samples, grids,
 evaluations and exports are the averaged network's. Checkpoints hold both networks.
+
+``diffaugment`` (a list of :mod:`keras_gen.families.augment`'s policies) augments real and fake
+images wherever the discriminator sees them, in its own update and in the generator's (Zhao et al.
+2020). WGAN-GP's penalty is computed on the images before augmentation.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from keras_gen.families import augment
 from keras_gen.families.base import (
     PACKAGE,
     GenerativeModel,
@@ -74,7 +79,7 @@ class GAN(GenerativeModel):
     def __init__(self, generator, discriminator, *, latent_dim, image_shape, value_range="minus_one_one",
                  num_classes=None, d_steps: int = 1, generator_loss: str = "non_saturating",
                  label_smoothing: float = 0.0, generator_step: str = "fresh", ema_decay: float | None = None,
-                 **kwargs):
+                 diffaugment=None, **kwargs):
         if generator_loss not in ("non_saturating", "minimax"):
             raise ValueError(f"generator_loss must be 'non_saturating' or 'minimax', got {generator_loss!r}")
         if d_steps < 1:
@@ -97,6 +102,9 @@ class GAN(GenerativeModel):
         self.generator_ema = None
         if ema_decay is not None:
             self.enable_ema(ema_decay)
+        self.diffaugment = None
+        if diffaugment:
+            self.enable_diffaugment(diffaugment)
         self.built = True  # the sub-networks are built functional models
 
     def enable_ema(self, decay: float) -> None:
@@ -109,6 +117,14 @@ class GAN(GenerativeModel):
             self.generator_ema.set_weights(self.generator.get_weights())
             self.generator_ema.trainable = False
         self.ema_decay = decay
+
+    def enable_diffaugment(self, policies) -> None:
+        """Augment what the discriminator sees with ``policies`` (e.g. ``["translation", "cutout"]``)."""
+        self.diffaugment = list(augment.check_policies(policies, self.image_shape[-1]))
+
+    def augmented(self, images):
+        """``images`` as the discriminator sees them in training: augmented when asked for."""
+        return images if not self.diffaugment else augment.augment(images, self.diffaugment, self.seed_generator)
 
     def update_ema(self):
         """One step of the average (inside the compiled step, after the generator's update)."""
@@ -124,6 +140,7 @@ class GAN(GenerativeModel):
             "label_smoothing": self.label_smoothing,
             "generator_step": self.generator_step,
             "ema_decay": self.ema_decay,
+            "diffaugment": self.diffaugment,
         }
 
     def compile(self, *, g_optimizer=None, d_optimizer=None, jit_compile=False, **kwargs):
@@ -212,8 +229,9 @@ class GAN(GenerativeModel):
             fake = self.generate(z, fake_labels, training=True)  # [B, H, W, C]
             # float32 whatever the hooks return (a variant's head may compute in float16).
             real_scores, real_classes = as_float32(
-                *self.discriminator_outputs(real, labels, training=True))  # [B], [B, K]
-            fake_scores, fake_classes = as_float32(*self.discriminator_outputs(fake, fake_labels, training=True))
+                *self.discriminator_outputs(self.augmented(real), labels, training=True))  # [B], [B, K]
+            fake_scores, fake_classes = as_float32(
+                *self.discriminator_outputs(self.augmented(fake), fake_labels, training=True))
             d_loss = self.discriminator_loss(real_scores, fake_scores)  # [B]
             penalty = self.discriminator_penalty(real, fake, labels)
             if penalty is not None:
@@ -230,7 +248,7 @@ class GAN(GenerativeModel):
 
     def generator_step_loss(self, fake, labels):
         """Per-example generator loss of ``fake`` under the current discriminator: ``[B]``."""
-        scores, classes = as_float32(*self.discriminator_outputs(fake, labels, training=True))
+        scores, classes = as_float32(*self.discriminator_outputs(self.augmented(fake), labels, training=True))
         loss = self.generator_objective(scores)
         if classes is not None:
             loss += class_cross_entropy(classes, labels)

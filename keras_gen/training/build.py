@@ -35,6 +35,12 @@ def build_model(config: RunConfig, *, num_classes: int | None):
                             f"{config.dataset} has none: pick a labelled dataset "
                             "(for celeba pass --attribute, e.g. Male)")
         overrides["num_classes"] = num_classes
+    if config.diffaugment and entry.family != "gan":
+        raise UserError(f"--diffaugment augments what a GAN's discriminator sees; {config.model} is a "
+                        f"{entry.family.upper()}: drop --diffaugment")
+    if config.diffaugment and "color" in config.diffaugment and config.image_shape[-1] == 1:
+        raise UserError(f"--diffaugment color changes colours, and {config.dataset}'s images have one channel: "
+                        "use translation,cutout")
     if config.ema is not None:
         if entry.family != "gan":
             raise UserError(f"--ema averages a GAN's generator; {config.model} is a {entry.family.upper()}: drop --ema")
@@ -42,12 +48,12 @@ def build_model(config: RunConfig, *, num_classes: int | None):
             raise UserError(f"--ema runs with the default strategy only (its average is updated on one device), "
                             f"not --strategy {config.strategy}; drop one of them")
     if not (getattr(config, "mixed_precision", False) and keras.config.dtype_policy().name == "mixed_float16"):
-        return with_ema(entry.build(**overrides), config)
+        return with_levers(entry.build(**overrides), config)
     # Under mixed_float16 (set by training/distributed.dtype_policy): layers that cannot compute in
     # float16 (a custom layer with float32 constants, an op without a float16 kernel) fail here,
     # building or on a first forward pass, and are a UserError before anything trains.
     try:
-        model = with_ema(entry.build(**overrides), config)
+        model = with_levers(entry.build(**overrides), config)
         model.check_forward_pass()
     except UserError:
         raise
@@ -58,10 +64,13 @@ def build_model(config: RunConfig, *, num_classes: int | None):
     return model
 
 
-def with_ema(model, config: RunConfig):
-    """``model`` keeping a moving average of its generator when ``config.ema`` asks for one."""
+def with_levers(model, config: RunConfig):
+    """``model`` with the GAN levers ``config`` asks for: a moving average of its generator
+    (``ema``), augmentation of what its discriminator sees (``diffaugment``)."""
     if config.ema is not None:
         model.enable_ema(config.ema)
+    if config.diffaugment:
+        model.enable_diffaugment(config.diffaugment)
     return model
 
 
