@@ -54,6 +54,12 @@ LEVERS = [
 ]
 
 
+# The ex-post latent sampler of a VAE: each seed's run evaluated with its prior and with the
+# mixture keras-gen fit-sampler fits to its codes (the same trained weights).
+SAMPLER = Lever("sampler", "a 10-component mixture fitted to the codes (`keras-gen fit-sampler RUN`)", "vae_mlp",
+                "mnist", 30, ())
+SAMPLER_ROOT = ROOT / "saved_models"
+
 # The truncation trick, swept over psi on the runs without a lever (psi 1: their own evaluation).
 TRUNCATIONS = (1.0, 0.9, 0.7, 0.5)
 TRUNCATION_LEVER = "ema"
@@ -110,6 +116,31 @@ def run_all() -> None:
                         subprocess.run([sys.executable, "-m", "keras_gen", *evaluate_command(path, psi)[1:]],
                                        cwd=REPO, check=True)
                 render()
+    for seed in SAMPLER.seeds:  # trained once, measured twice: its prior, then its fitted mixture
+        path = run_dir(SAMPLER, "vae", seed)
+        if not finished(path, SAMPLER):
+            command = train_command(SAMPLER, "vae", seed)[1:]
+            if (path / "config.json").is_file():
+                command = ["train.py", "--resume", "--run-dir", str(path.relative_to(REPO))]
+            subprocess.run([sys.executable, *command], cwd=REPO, check=True)
+        info = path / "latent_sampler.json"
+        if not info.is_file() or json.loads(info.read_text())["epoch"] != SAMPLER.epochs:
+            subprocess.run([sys.executable, "-m", "keras_gen", *fit_sampler_command(path)[1:]], cwd=REPO, check=True)
+        for subject in (path, Path(json.loads(info.read_text())["export"])):
+            out = sampler_eval_dir(path, subject != path)
+            if not (out / "metrics.json").is_file():
+                subprocess.run([sys.executable, "-m", "keras_gen", "evaluate", str(subject), "--samples", str(SAMPLES),
+                                "--out", str(out)], cwd=REPO, check=True)
+        render()
+
+
+def fit_sampler_command(path: Path) -> list[str]:
+    return ["keras-gen", "fit-sampler", str(path.relative_to(REPO)), "--components", "10",
+            "--export-dir", str(SAMPLER_ROOT.relative_to(REPO))]
+
+
+def sampler_eval_dir(path: Path, fitted: bool) -> Path:
+    return path / ("levers_eval-sampler" if fitted else "levers_eval")
 
 
 def finished(path: Path, lever: Lever) -> bool:
@@ -180,9 +211,25 @@ def render() -> None:
             sweep_table.append(f"| {psi:g} | {len(runs)} | {fmt(*summary([f['fid'] for f in runs]))} | "
                                f"{fmt(*summary([f['precision'] for f in runs]))} | "
                                f"{fmt(*summary([f['recall'] for f in runs]))} |")
+    sampler_rows, sampler_table = {}, []
+    for fitted in (False, True):
+        runs = []
+        for seed in SAMPLER.seeds:
+            path = run_dir(SAMPLER, "vae", seed)
+            try:
+                metrics = json.loads((sampler_eval_dir(path, fitted) / "metrics.json").read_text())["metrics"]
+            except (OSError, ValueError):
+                continue
+            runs.append({k: metrics[k]["value"] for k in ("fid", "precision", "recall") if k in metrics})
+        sampler_rows["fitted mixture" if fitted else "N(0, I) prior"] = runs
+        if runs:
+            sampler_table.append(f"| {'the fitted mixture' if fitted else 'the N(0, I) prior'} | {len(runs)} | "
+                                 f"{fmt(*summary([r['fid'] for r in runs]))} | "
+                                 f"{fmt(*summary([r['precision'] for r in runs]))} | "
+                                 f"{fmt(*summary([r['recall'] for r in runs]))} |")
     OUT.mkdir(parents=True, exist_ok=True)
     data = {"samples": SAMPLES, "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
-            "rows": rows, "truncation": sweep}
+            "rows": rows, "truncation": sweep, "latent_sampler": sampler_rows}
     (OUT / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     commands = [line for lever in LEVERS for seed in lever.seeds for side in ("without", "with")
                 for line in (" ".join(train_command(lever, side, seed)),
@@ -202,7 +249,16 @@ def render() -> None:
             f"runs without a lever above (`{base.model}`, {base.epochs * 100} steps), psi 1 being plain samples:", "",
             "| psi | seeds | FID | precision | recall |", "|---|---|---|---|---|",
             *(sweep_table or ["| (not measured yet) | | | | |"]), "",
+            "## A VAE's ex-post latent sampler", "",
+            f"`{SAMPLER.model}` trained {SAMPLER.epochs * 100} steps per seed, its samples drawn from the prior it was",
+            "trained with and from a 10-component mixture fitted to its codes of the training images afterwards",
+            "(`keras-gen fit-sampler`): the same decoder, two ways to pick its inputs.", "",
+            "| latents from | seeds | FID | precision | recall |", "|---|---|---|---|---|",
+            *(sampler_table or ["| (not measured yet) | | | | |"]), "",
             "## Commands", "", "```bash", *commands,
+            *(line for seed in SAMPLER.seeds for line in (
+                " ".join(train_command(SAMPLER, "vae", seed)),
+                " ".join(fit_sampler_command(run_dir(SAMPLER, "vae", seed))))),
             *(" ".join(evaluate_command(run_dir(base, "without", seed), psi)) for seed in base.seeds
               for psi in TRUNCATIONS[1:]), "```", ""]
     (OUT / "README.md").write_text("\n".join(page))

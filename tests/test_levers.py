@@ -235,3 +235,75 @@ def test_train_py_diffaugment_trains_saves_and_resumes(tmp_path, tiny_mnist_dir,
 
     model = load_checkpoint(run_dir / "checkpoints" / "epoch-0002.keras")
     assert model.diffaugment == ["translation", "cutout"] and model.steps_trained == 4
+
+
+# ------------------------------------------------------------------------------ ex-post latent sampler
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory, tiny_mnist_dir):
+    tmp = tmp_path_factory.mktemp("vae")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp)
+        assert train_main(["--model", "vae_mlp", "--latent-dim", "4", "--data-dir", str(tiny_mnist_dir), "--epochs",
+                           "1", "--run-dir", str(tmp / "run"), "--export-dir", str(tmp / "saved_models")]) == 0
+    return tmp
+
+
+def test_a_fitted_sampler_draws_the_codes_mixture_and_survives_saving(mnist_train, tmp_path):
+    import keras_gen
+
+    model = keras_gen.build("vae_mlp", latent_dim=4)
+    images = mnist_train[0][:1000]
+    model.fit(images, epochs=1, batch_size=100, verbose=0)
+    seeds = tf.constant(np.arange(2000), tf.int32)
+    prior_z = model.latent_from_seeds(seeds).numpy()
+    info = model.fit_latent_sampler(images, components=3)
+    assert info["images"] == 1000 and info["components"] == 3
+    assert info["log_likelihood"] > info["prior_log_likelihood"]  # the mixture fits the codes better
+    z = model.latent_from_seeds(seeds).numpy()
+    codes = model.encoder_means(tf.data.Dataset.from_tensor_slices(images.astype(np.float32) / 255).batch(250))
+    np.testing.assert_allclose(z.mean(axis=0), codes.mean(axis=0), atol=0.15)  # the codes' mean, not the prior's 0
+    assert abs(prior_z.mean()) < 0.05
+    np.testing.assert_array_equal(model.latent_from_seeds(seeds[:5]).numpy(), z[:5])  # a seed still fixes it
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.latent_sampler == {"components": 3}
+    np.testing.assert_array_equal(loaded.sample(seeds[:4]).numpy(), model.sample(seeds[:4]).numpy())
+    with pytest.raises(ValueError, match="has 3 components; refit it with 3"):
+        model.fit_latent_sampler(images, components=5)
+
+
+def test_fit_sampler_exports_the_runs_next_version_and_leaves_its_checkpoints(vae_run, capsys):
+    from keras_gen.cli import main as cli_main
+    from keras_gen.rundir.checkpoints import load_checkpoint
+    from keras_gen.serving.runtime import load_export
+
+    run_dir, root = vae_run / "run", vae_run / "saved_models"
+    before = (run_dir / "checkpoints" / "latest.json").read_text()
+    assert cli_main(["fit-sampler", str(run_dir), "--components", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "under the mixture" in printed and str(root / "vae_mlp_mnist" / "2") in printed
+    assert (run_dir / "checkpoints" / "latest.json").read_text() == before  # the run's own state is untouched
+    info = json.loads((run_dir / "latent_sampler.json").read_text())
+    assert info["components"] == 3 and info["images"] == 1024 and info["epoch"] == 1
+    export = load_export(root / "vae_mlp_mnist")  # the newest version: the sampler's
+    assert export.path.name == "2" and export.metadata["latent_sampler"]["components"] == 3
+    fitted = load_checkpoint(run_dir / "latent_sampler.keras")
+    seeds = np.arange(8)
+    np.testing.assert_allclose(export.sample(seeds), fitted.sample(tf.constant(seeds)), atol=1e-5)
+    plain = load_export(root / "vae_mlp_mnist" / "1")
+    assert not np.allclose(export.latent(seeds), plain.latent(seeds))  # drawn from the mixture, not N(0, I)
+    np.testing.assert_allclose(export.generate(plain.latent(seeds)), plain.generate(plain.latent(seeds)), atol=1e-6)
+    # keras-gen export knows the file's run: model and dataset
+    assert cli_main(["export", str(run_dir / "latent_sampler.keras")]) == 0
+    assert (root / "vae_mlp_mnist" / "3" / "saved_model.pb").is_file()
+
+
+def test_fit_sampler_on_a_gan_is_one_line(ema_run, capsys):
+    from keras_gen.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit-sampler", str(ema_run["run_dir"]), "--no-export"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "mlp_gan_wide is a GAN: a latent sampler is fitted to a VAE's encoder" in err
+    assert not (ema_run["run_dir"] / "latent_sampler.keras").exists()

@@ -20,6 +20,7 @@ COMMANDS = {
     "compare": ("keras_gen.cli.compare", "main"),
     "fid": ("keras_gen.cli.fid", "main"),
     "fid-weights": ("keras_gen.cli.fid_weights", "main"),
+    "fit-sampler": ("keras_gen.cli.fit_sampler", "main"),
     "serve": ("keras_gen.cli.serve", "main"),
     "explore": ("keras_gen.cli.explore", "main"),
 }

@@ -150,14 +150,15 @@ def count_examples(source: tf.data.Dataset, limit: int | None = None) -> int:
 
 
 def images_dataset(images, labels=None, *, image_shape: tuple[int, int, int], value_range: str, batch_size: int,
-                   seed: int = 0, num_classes: int | None = None) -> tf.data.Dataset:
+                   seed: int = 0, num_classes: int | None = None, training: bool = True) -> tf.data.Dataset:
     """A NumPy array of images -> shuffled batches a model trains on (``GenerativeModel.fit``).
 
     ``images``: ``[N, H, W, C]`` (or ``[N, H, W]`` for one channel) of the model's image shape,
     uint8 in [0, 255] or floats in [0, 1]; they are scaled to ``value_range`` (a tanh generator's
     [-1, 1]). ``labels``: ``[N]`` class ids of a conditional model. Anything else is a ValueError
     that says what was expected. Batches of ``batch_size``, the last partial one dropped (GAN
-    losses average over a fixed batch); reshuffled with ``seed`` every epoch.
+    losses average over a fixed batch); reshuffled with ``seed`` every epoch. ``training=False``:
+    every image once, in order (the last batch may be partial), to encode or measure them.
     """
     images = np.asarray(images)
     if images.ndim == 3 and image_shape[-1] == 1:
@@ -177,7 +178,7 @@ def images_dataset(images, labels=None, *, image_shape: tuple[int, int, int], va
         unit = images.astype(np.float32, copy=False)
     else:
         raise ValueError(f"images must be uint8 or floating point, got {images.dtype}")
-    if len(unit) < batch_size:
+    if training and len(unit) < batch_size:
         raise ValueError(f"{len(unit)} images are fewer than one batch of {batch_size}; pass a smaller batch_size")
     low, high = VALUE_RANGES[value_range]
     divisor = 255.0 if unit.dtype == np.uint8 else 1.0
@@ -195,5 +196,6 @@ def images_dataset(images, labels=None, *, image_shape: tuple[int, int, int], va
             raise ValueError(f"y must be {len(unit)} integer class ids in 0..{num_classes - 1}")
         elements = (unit, labels.astype(np.int32))
     ds = tf.data.Dataset.from_tensor_slices(elements)
-    return (ds.shuffle(len(unit), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size, drop_remainder=True).map(scale, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE))
+    if training:
+        ds = ds.shuffle(len(unit), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=training).map(scale, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

@@ -63,7 +63,9 @@ def export_keras_file(path: str | os.PathLike, *, name: str | None = None, datas
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist; pass a .keras file or a run directory")
-    run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+    # A run's checkpoint (checkpoints/*.keras), or a file beside its config.json (keras-gen fit-sampler's).
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else \
+        path.parent if (path.parent / "config.json").is_file() else None
     config = RunConfig.load(run_dir / "config.json") if run_dir and (run_dir / "config.json").is_file() else None
     name = name or (config.model if config else path.stem)
     dataset = dataset or (config.dataset if config else None)

@@ -4,6 +4,7 @@ the conditional VAE of Sohn et al. 2015 that Dietrich et al., report 003 §II.C,
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -19,6 +20,16 @@ from keras_gen.utils import seeded
 tfd = tfp.distributions
 
 
+def mixture_draw(logits, locs, log_scales, eps, seeds):
+    """One draw per seed from a mixture of diagonal Gaussians ``[K]``, ``[K, latent]`` x2: the
+    component from a uniform on the seed's second stream (inverse CDF of the softmax weights), then
+    that component's location + scale * ``eps`` [B, latent]."""
+    u = seeded.uniform(seeds, 1, stream=1)  # [B, 1]
+    cdf = tf.cumsum(tf.nn.softmax(logits))[:-1]  # [K - 1]
+    component = tf.reduce_sum(tf.cast(u > cdf[None, :], tf.int32), axis=1)  # [B]
+    return tf.gather(locs, component) + tf.exp(tf.gather(log_scales, component)) * eps  # [B, latent]
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class VAE(GenerativeModel):
     """Kingma & Welling 2014 variational auto-encoder.
@@ -32,13 +43,21 @@ class VAE(GenerativeModel):
       (``tfd.MixtureSameFamily``) whose KL is always the single-sample Monte-Carlo estimate
       log q(z|x) - log p(z).
     * ``beta`` weights the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
+    * ``latent_sampler``: ``{"components": K}`` once :meth:`fit_latent_sampler` has fitted a
+      mixture of K diagonal Gaussians to the encoder's means over the training images: sampling
+      (``sample``, ``latent_from_seeds``, an export's ``sample``/``latent``) then draws from that
+      aggregate posterior instead of the prior, which the encoder's codes rarely fill (Ghosh et al.
+      2020, "From Variational to Deterministic Autoencoders", §4's ex-post density estimation;
+      Dai & Wipf 2019's second stage plays the same part). Training, ``generate``/``decode`` and
+      the likelihood figures are unchanged.
     """
 
     family = "vae"
     network_args = ("encoder", "decoder")
 
     def __init__(self, encoder, decoder, *, latent_dim, image_shape, value_range="zero_one", num_classes=None,
-                 likelihood: str = "bernoulli", prior=None, kl: str = "analytic", beta: float = 1.0, **kwargs):
+                 likelihood: str = "bernoulli", prior=None, kl: str = "analytic", beta: float = 1.0,
+                 latent_sampler=None, **kwargs):
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
         if kl not in ("analytic", "monte_carlo"):
@@ -65,6 +84,9 @@ class VAE(GenerativeModel):
                                               name="prior_locs")
             self.prior_log_scales = self.add_weight(shape=(k, self.latent_dim), initializer="zeros",
                                                     name="prior_log_scales")
+        self.latent_sampler = None
+        if latent_sampler:
+            self._add_sampler_weights(int(latent_sampler["components"]))
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.recon_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -77,7 +99,58 @@ class VAE(GenerativeModel):
             "prior": self.prior_config,
             "kl": self.kl,
             "beta": self.beta,
+            "latent_sampler": self.latent_sampler,
         }
+
+    # -- the ex-post latent sampler ----------------------------------------------------------
+    def _add_sampler_weights(self, components: int) -> None:
+        if self.latent_sampler is not None:
+            if self.latent_sampler["components"] == components:
+                return
+            raise ValueError(f"this model's latent sampler has {self.latent_sampler['components']} components; "
+                             f"refit it with {self.latent_sampler['components']}, or fit a fresh copy of the model")
+        self.latent_sampler = {"components": int(components)}
+        k = int(components)
+        self.sampler_logits = self.add_weight(shape=(k,), initializer="zeros", trainable=False,
+                                              name="sampler_logits")
+        self.sampler_locs = self.add_weight(shape=(k, self.latent_dim), initializer="zeros", trainable=False,
+                                            name="sampler_locs")
+        self.sampler_log_scales = self.add_weight(shape=(k, self.latent_dim), initializer="zeros",
+                                                  trainable=False, name="sampler_log_scales")
+
+    def encoder_means(self, data) -> np.ndarray:
+        """The encoder's means ``[N, latent]`` over ``data``: a dataset of image batches (or of
+        ``(images, labels)``) in the model's value range."""
+        means = []
+        for batch in data:
+            images, labels = self.split_batch(batch)
+            means.append(self.encode(images, labels)[0].numpy())
+        return np.concatenate(means)
+
+    def fit_latent_sampler(self, data, labels=None, *, components: int = 10, seed: int = 0) -> dict:
+        """Fit the sampler's mixture to the encoder's means over ``data`` (see the class doc):
+        scikit-learn's ``GaussianMixture`` (EM, diagonal covariances, k-means start). ``data`` is a
+        NumPy array of images (uint8 or [0, 1]; ``labels`` for a conditional model) or a dataset as
+        :meth:`encoder_means` takes. Returns what was fitted: components, images, mean
+        log-likelihood per code, and that of the N(0, I) prior for the same codes."""
+        from sklearn.mixture import GaussianMixture
+
+        if isinstance(data, np.ndarray):
+            from keras_gen.datasets.pipeline import images_dataset
+
+            data = images_dataset(data, labels, image_shape=self.image_shape, value_range=self.value_range,
+                                  batch_size=256, num_classes=self.num_classes, training=False)
+        codes = self.encoder_means(data).astype(np.float64)  # [N, latent]
+        if len(codes) < components:
+            raise ValueError(f"a {components}-component sampler needs at least {components} images, got {len(codes)}")
+        mixture = GaussianMixture(components, covariance_type="diag", random_state=seed, reg_covar=1e-6).fit(codes)
+        self._add_sampler_weights(components)
+        self.sampler_logits.assign(np.log(mixture.weights_).astype(np.float32))
+        self.sampler_locs.assign(mixture.means_.astype(np.float32))
+        self.sampler_log_scales.assign((0.5 * np.log(mixture.covariances_)).astype(np.float32))
+        prior = -0.5 * (codes ** 2 + np.log(2 * np.pi)).sum(axis=1).mean()
+        return {"components": int(components), "images": int(len(codes)),
+                "log_likelihood": float(mixture.score(codes)), "prior_log_likelihood": float(prior)}
 
     def compile(self, optimizer=None, *, jit_compile=False, **kwargs):
         """Compile with ``optimizer``; left out, the report's (zoo models)."""
@@ -105,16 +178,11 @@ class VAE(GenerativeModel):
         return super().prior()
 
     def latent_from_noise(self, eps, seeds):
+        if self.latent_sampler is not None:  # the fitted aggregate posterior, when there is one
+            return mixture_draw(self.sampler_logits, self.sampler_locs, self.sampler_log_scales, eps, seeds)
         if self.prior_config["kind"] != "mixture":
             return eps
-        # A mixture draw: the component from a uniform on its own stream (inverse CDF of the
-        # softmax weights), then that component's location + scale * eps.
-        u = seeded.uniform(seeds, 1, stream=1)  # [B, 1]
-        cdf = tf.cumsum(tf.nn.softmax(self.prior_logits))[:-1]  # [K - 1]
-        component = tf.reduce_sum(tf.cast(u > cdf[None, :], tf.int32), axis=1)  # [B]
-        loc = tf.gather(self.prior_locs, component)  # [B, latent]
-        scale = tf.exp(tf.gather(self.prior_log_scales, component))
-        return loc + scale * eps
+        return mixture_draw(self.prior_logits, self.prior_locs, self.prior_log_scales, eps, seeds)
 
     def encode(self, images, labels=None, training=False):
         """``images -> (z_mean, z_log_var)``, each ``[B, latent]``, float32."""

@@ -1,0 +1,64 @@
+"""``keras-gen fit-sampler RUN``: fit a finished VAE run's ex-post latent sampler and export it.
+
+The VAE's aggregate posterior (the encoder's means over the training images) is fitted with a
+mixture of diagonal Gaussians (:meth:`keras_gen.families.VAE.fit_latent_sampler`); the model with
+its sampler is kept beside the run's checkpoints and exported as the run's next version, whose
+``sample`` and ``latent`` signatures draw from the mixture. The run's checkpoints are not touched:
+resuming trains on from them, and the sampler is refitted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from keras_gen.config import RunConfig
+from keras_gen.datasets import build_train_set, find_source
+from keras_gen.export.from_run import export_object
+from keras_gen.rundir.checkpoints import find_checkpoint, load_checkpoint
+from keras_gen.utils.errors import UserError
+from keras_gen.utils.fileio import atomic_path, write_json
+
+SAMPLER_FILE = "latent_sampler.keras"  # in the run directory: the model with its fitted sampler
+SAMPLER_INFO = "latent_sampler.json"
+
+
+def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint: str = "latest",
+                    export: bool = True, export_dir: str | os.PathLike | None = None, out=print) -> dict:
+    """Fit the sampler of ``run_dir``'s checkpoint ``checkpoint`` on the run's training images;
+    write ``latent_sampler.keras`` and ``latent_sampler.json`` in the run, and export it (the run's
+    export root unless ``export_dir``). Returns the fit's figures (and ``export``: where)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"{run_dir} is not a run directory (no config.json); pass a VAE run train.py wrote")
+    if isinstance(components, bool) or not isinstance(components, int) or components < 1:
+        raise UserError(f"--components must be a positive integer, got {components!r}")
+    config = RunConfig.load(run_dir / "config.json")
+    record = find_checkpoint(run_dir, checkpoint)
+    model = load_checkpoint(record["path"])
+    if model.family != "vae":
+        raise UserError(f"{config.model} is a {model.family.upper()}: a latent sampler is fitted to a VAE's encoder; "
+                        "pass a VAE run")
+    source = find_source(config.dataset, config.data_dir, options={"subset": config.subset,
+                                                                   "attribute": config.attribute})
+    data = build_train_set(source.load("train"), image_shape=config.image_shape, value_range=model.value_range,
+                           batch_size=256, seed=0, limit=config.limit, shuffle=False, drop_remainder=False)
+    out(f"fitting a {components}-component mixture to {config.model}'s codes of {source.spec.name}'s training "
+        f"images (checkpoint of epoch {record['epoch']})")
+    try:
+        info = model.fit_latent_sampler(data, components=components)
+    except ValueError as err:
+        raise UserError(f"{err}; pass fewer --components") from None
+    info.update(checkpoint=str(record["path"]), epoch=record["epoch"])
+    with atomic_path(run_dir / SAMPLER_FILE, suffix=".keras") as tmp:
+        model.save(tmp)
+    out(f"mean log-density of the codes: {info['log_likelihood']:.2f} under the mixture, "
+        f"{info['prior_log_likelihood']:.2f} under the N(0, I) prior")
+    if export:
+        root = Path(export_dir if export_dir is not None else config.export_dir)
+        info["export"] = str(export_object(model, root, name=config.model, dataset=config.dataset,
+                                           extra_metadata={"latent_sampler": info}, source=str(run_dir / SAMPLER_FILE),
+                                           what=str(run_dir / SAMPLER_FILE), out=out))
+    write_json(run_dir / SAMPLER_INFO, info)
+    out(f"sampler: {run_dir / SAMPLER_FILE}")
+    return info
