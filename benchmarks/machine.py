@@ -18,29 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras_gen  # noqa: E402, F401  (light: sets TF_ENABLE_ONEDNN_OPTS's default before TensorFlow's import)
+from keras_gen.utils.cpu import cpu_model_and_flags  # noqa: E402
 
 FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 def cpu_info() -> dict:
     """CPU model, its vector instruction sets and the cores this process may use."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
+    model, flags = cpu_model_and_flags()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": model, "instruction_sets": [f for f in FLAGS if f in flags], "cores": cores,
             "load_average": list(os.getloadavg())}

@@ -113,6 +113,10 @@ def mixed_precision_runs(tmp_path_factory, tiny_mnist_dir):
         stdout, stderr = proc.communicate(timeout=600)
         assert proc.returncode == 0, stderr[-4000:]
         assert "mixed precision" in stdout
+        from keras_gen.utils.cpu import native_bfloat16
+
+        if not native_bfloat16():  # this CPU computes neither 16-bit type: the run says it will be slower
+            assert "note: --mixed-precision: this CPU" in stdout and "slower than float32" in stdout
     args = [a for name in procs for a in (root / name, root / "exports" / f"{name}_mnist" / "1")]
     checks = json.loads(run(["-c", MIXED_CHECK, *args], check=True).stdout.strip().splitlines()[-1])
     return root, {name: checks[str(root / name)] for name in procs}
@@ -187,3 +191,20 @@ def test_mixed_precision_with_a_model_that_cannot_take_it_is_one_line(tmp_path, 
     assert_one_line_error(proc, "float32_only_vae cannot train with --mixed-precision", "without --mixed-precision")
     assert not (tmp_path / "mixed" / "checkpoints").exists()
     run([*base, "--no-export", "--run-dir", tmp_path / "plain"], check=True)  # float32: the same model trains
+
+
+def test_the_mixed_policy_follows_the_hardware(monkeypatch):
+    """float16 on GPUs, bfloat16 on CPUs with AVX512-BF16 or AMX, float16 with a reason elsewhere."""
+    import tensorflow as tf
+
+    import keras_gen.utils.cpu as cpu
+    from keras_gen.training.distributed import mixed_policy
+
+    if tf.config.list_physical_devices("GPU"):
+        assert mixed_policy() == ("mixed_float16", None)
+        return
+    monkeypatch.setattr(cpu, "cpu_model_and_flags", lambda: ("Some Xeon", {"avx512f", "amx_bf16"}))
+    assert mixed_policy() == ("mixed_bfloat16", None)
+    monkeypatch.setattr(cpu, "cpu_model_and_flags", lambda: ("AMD EPYC 7B13", {"avx2", "fma"}))
+    policy, why = mixed_policy()
+    assert policy == "mixed_float16" and "this CPU (AMD EPYC 7B13) has no native bfloat16" in why

@@ -56,7 +56,8 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
                         "2020), a comma-separated list of translation, cutout, color (colour images); for small "
                         "data, e.g. --limit 1000")
     p.add_argument("--mixed-precision", action="store_const", const=True,
-                   help="compute in float16 with float32 weights and losses (Keras' mixed_float16; for GPUs)")
+                   help="16-bit compute with float32 weights and losses: float16 on GPUs, bfloat16 on CPUs with "
+                        "AVX512-BF16 or AMX (elsewhere float16, slower than float32: a note says so)")
     jit = p.add_mutually_exclusive_group()
     jit.add_argument("--jit", dest="jit_compile", action="store_const", const=True, help="XLA-compile train steps")
     jit.add_argument("--no-jit", dest="jit_compile", action="store_const", const=False, help="do not XLA-compile")

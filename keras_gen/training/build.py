@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import models_zoo
 from keras_gen.config import RunConfig
-from keras_gen.families.base import optimizer_from_spec
+from keras_gen.families.base import MIXED_POLICIES, optimizer_from_spec
 from keras_gen.training.distributed import multiworker_strategy
 from keras_gen.utils.errors import UserError
 
@@ -47,10 +47,10 @@ def build_model(config: RunConfig, *, num_classes: int | None):
         if config.strategy != "default":
             raise UserError(f"--ema runs with the default strategy only (its average is updated on one device), "
                             f"not --strategy {config.strategy}; drop one of them")
-    if not (getattr(config, "mixed_precision", False) and keras.config.dtype_policy().name == "mixed_float16"):
+    if not (getattr(config, "mixed_precision", False) and keras.config.dtype_policy().name in MIXED_POLICIES):
         return with_levers(entry.build(**overrides), config)
-    # Under mixed_float16 (set by training/distributed.dtype_policy): layers that cannot compute in
-    # float16 (a custom layer with float32 constants, an op without a float16 kernel) fail here,
+    # Under a mixed policy (set by training/distributed.dtype_policy): layers that cannot compute in
+    # float16 or bfloat16 (a custom layer with float32 constants, an op without a float16 kernel) fail here,
     # building or on a first forward pass, and are a UserError before anything trains.
     try:
         model = with_levers(entry.build(**overrides), config)

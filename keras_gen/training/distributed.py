@@ -378,15 +378,38 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
+def mixed_policy() -> tuple[str, str | None]:
+    """``(Keras mixed policy, why it is slower than float32 here or None)``: ``mixed_float16`` on a
+    GPU (tensor cores; with loss scaling), ``mixed_bfloat16`` on a CPU that computes bfloat16
+    natively (AVX512-BF16 or AMX: oneDNN's bfloat16 kernels; no loss scaling needed), and
+    elsewhere ``mixed_float16`` with the reason it will not pay."""
+    import tensorflow as tf
+
+    from keras_gen.utils.cpu import BFLOAT16_FLAGS, cpu_model_and_flags
+
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16", None
+    model, flags = cpu_model_and_flags()
+    if set(BFLOAT16_FLAGS) & flags:
+        return "mixed_bfloat16", None
+    return "mixed_float16", (f"this CPU ({model}) has no native bfloat16 or float16 arithmetic (no AVX512-BF16 or "
+                             "AMX), so TensorFlow converts to and from float16 around every op and mixed precision "
+                             "trains slower than float32 here; it pays on GPUs and bfloat16 CPUs")
+
+
 @contextlib.contextmanager
-def dtype_policy(mixed_precision: bool):
-    """Keras' ``mixed_float16`` policy while a ``--mixed-precision`` model is built (layers take the
-    global policy when they are created); the previous policy afterwards."""
+def dtype_policy(mixed_precision: bool, out=print):
+    """The mixed policy of :func:`mixed_policy` while a ``--mixed-precision`` model is built (layers
+    take the global policy when they are created), saying why when it will be slow; the previous
+    policy afterwards."""
     import keras
 
     previous = keras.config.dtype_policy()
     if mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
+        policy, slower = mixed_policy()
+        if slower:
+            out(f"note: --mixed-precision: {slower}")
+        keras.config.set_dtype_policy(policy)
     try:
         yield
     finally:

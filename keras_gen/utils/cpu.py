@@ -1,0 +1,28 @@
+"""What this machine's CPU is and which instruction sets it has (``/proc/cpuinfo``; Linux)."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+# Instruction sets that computing bfloat16 natively needs (AVX512-BF16: Cooper Lake, Zen 4; AMX: Sapphire Rapids).
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_model_and_flags() -> tuple[str, set[str]]:
+    """``(model name, instruction-set flags)``; the flags are empty where /proc/cpuinfo is missing."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return model, flags
+
+
+def native_bfloat16() -> bool:
+    return bool(set(BFLOAT16_FLAGS) & cpu_model_and_flags()[1])
