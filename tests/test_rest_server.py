@@ -114,8 +114,10 @@ def server(root, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "stderr.txt"
     probe = subprocess.Popen([sys.executable, "-c", PROBE, str(root)], cwd=REPO, env=env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    proc, url = start_server(["serve", root, "--port", "0"], log, r" at (http://127\.0\.0\.1:\d+)/v1/models")
-    yield {"url": url, "proc": proc, "log": log, "root": root, "probe": probe}
+    proc, grpc_port = start_server(["serve", root, "--port", "0", "--grpc-port", "0"], log,
+                                   r"^gRPC: 127\.0\.0\.1:(\d+) ")
+    url = re.search(r" at (http://127\.0\.0\.1:\d+)/v1/models", proc.stdout.readline()).group(1)
+    yield {"url": url, "proc": proc, "log": log, "root": root, "probe": probe, "grpc": f"127.0.0.1:{grpc_port}"}
     stop(proc)
     if probe.poll() is None:
         probe.kill()
@@ -157,6 +159,69 @@ def test_metadata_lists_signature_defs_in_tf_servings_shape(server):
     assert defs["generate"]["method_name"] == "tensorflow/serving/predict"
     _, cgan = http("GET", f"{server['url']}/v1/models/cgan_mnist/versions/1/metadata")
     assert set(cgan["metadata"]["signature_def"]["signature_def"]["sample"]["inputs"]) == {"seed", "label"}
+
+
+# --------------------------------------------------------------------------- gRPC
+def test_grpc_answers_a_tf_serving_client(server, plain):
+    """TF Serving's own client stubs (tensorflow-serving-api) against --grpc-port: Predict,
+    GetModelMetadata and GetModelStatus, and TF Serving's status codes for bad requests."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+        predict_pb2,
+        prediction_service_pb2_grpc,
+    )
+
+    channel = grpc.insecure_channel(server["grpc"])
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+    def request(model, signature, **inputs):
+        req = predict_pb2.PredictRequest()
+        req.model_spec.name = model
+        req.model_spec.signature_name = signature
+        for key, value in inputs.items():
+            req.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        return req
+
+    reply = stub.Predict(request("vae_mlp_2d_mnist", "sample", seed=np.array([0, 1, 2], np.int32)), timeout=120)
+    assert reply.model_spec.name == "vae_mlp_2d_mnist" and reply.model_spec.version.value == 1
+    expected = plain["vae_mlp_2d"].signatures["sample"](seed=tf.constant([0, 1, 2]))["images"].numpy()
+    np.testing.assert_array_equal(tf.make_ndarray(reply.outputs["images"]), expected)
+    cgan = stub.Predict(request("cgan_mnist", "", seed=np.array([5, 6], np.int32), label=np.array([3, 4], np.int32)),
+                        timeout=120)  # an empty signature_name is serving_default, as in TF Serving
+    np.testing.assert_array_equal(tf.make_ndarray(cgan.outputs["images"]), plain["cgan"].signatures["sample"](
+        seed=tf.constant([5, 6]), label=tf.constant([3, 4]))["images"].numpy())
+
+    meta = stub.GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
+        model_spec={"name": "vae_mlp_2d_mnist"}, metadata_field=["signature_def"]), timeout=60)
+    defs = get_model_metadata_pb2.SignatureDefMap()
+    assert meta.metadata["signature_def"].Unpack(defs)
+    assert {"sample", "generate", "encode", "serving_default"} <= set(defs.signature_def)
+    assert defs.signature_def["sample"].inputs["seed"].dtype == tf.int32.as_datatype_enum
+
+    status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
+        get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "cgan_mnist"}), timeout=60)
+    assert [(s.version, s.state) for s in status.model_version_status] == \
+        [(1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
+
+    bad = [(request("no_such_model", "sample", seed=np.array([0], np.int32)), grpc.StatusCode.NOT_FOUND,
+            "not found"),
+           (request("vae_mlp_2d_mnist", "paint", seed=np.array([0], np.int32)), grpc.StatusCode.INVALID_ARGUMENT,
+            "no signature 'paint'"),
+           (request("vae_mlp_2d_mnist", "sample", seed=np.array([0.5], np.float32)),
+            grpc.StatusCode.INVALID_ARGUMENT, "must be integers (int32)"),
+           (request("vae_mlp_2d_mnist", "generate", z=np.zeros((1, 3), np.float32)),
+            grpc.StatusCode.INVALID_ARGUMENT, "must have shape [B, 2]"),
+           (request("cgan_mnist", "sample", seed=np.array([0], np.int32), label=np.array([12], np.int32)),
+            grpc.StatusCode.INVALID_ARGUMENT, "label 12 is out of range")]
+    for req, code, needle in bad:
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(req, timeout=60)
+        assert err.value.code() == code and needle in err.value.details(), (err.value.code(), err.value.details())
+    channel.close()
 
 
 # --------------------------------------------------------------------------- predict

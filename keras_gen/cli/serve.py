@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras_gen.cli.args import OneLineParser, positive_int, running
 from keras_gen.serving import DEFAULT_MAX_BATCH
-from keras_gen.utils.errors import exit_on_user_error
+from keras_gen.utils.errors import UserError, exit_on_user_error
 
 DEFAULT_ROOT = "saved_models"
 
@@ -55,6 +55,9 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
                         f"({DEFAULT_MAX_BATCH})")
     p.add_argument("--no-preload", action="store_true",
                    help="load each version on its first request instead of at start-up")
+    p.add_argument("--grpc-port", type=port_number, metavar="PORT",
+                   help="also serve TF Serving's gRPC API (PredictionService, ModelService) on PORT (TF Serving's "
+                        "is 8500; 0 picks a free one and prints it)")
     args = p.parse_args(argv)
     # The root and the port are checked before TensorFlow is imported: a wrong path or a busy port
     # is one line within a second, and the port is held while the models load.
@@ -70,6 +73,7 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
         from keras_gen.serving.rest import create_app
         from keras_gen.serving.server import is_loopback, run, url_of
 
+        grpc_server = None
         try:
             app = create_app([root], max_batch=args.max_batch,
                              allowed_hosts=allowed_hosts(args.host, args.allowed_host))
@@ -80,9 +84,20 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
             if not is_loopback(args.host):
                 print(f"warning: listening on {args.host}: anyone who can reach this machine can use the "
                       "server (it has no authentication)", file=sys.stderr, flush=True)
+            if args.grpc_port is not None:
+                from keras_gen.serving.grpc_service import start_grpc_server
+
+                try:
+                    grpc_server, grpc_port = start_grpc_server(app.repository, args.host, args.grpc_port)
+                except (OSError, RuntimeError) as err:
+                    raise UserError(f"cannot serve gRPC on {args.host}:{args.grpc_port} ({err}); pick another "
+                                    "--grpc-port (0: a free one)") from None
+                print(f"gRPC: {args.host}:{grpc_port} (TF Serving's PredictionService and ModelService)", flush=True)
             print(f"serving {len(names)} model(s) from {root} at {url}/v1/models/<name> "
                   f"({', '.join(names)}); Ctrl-C stops", flush=True)
             run(app, sock, verbose=args.verbose)
         finally:
             sock.close()
+            if grpc_server is not None:
+                grpc_server.stop(0)
     return 0

@@ -182,30 +182,21 @@ def parse_predict_body(body: bytes) -> dict:
     return request
 
 
-def predict(entry: ServedVersion, module, request: dict, *, max_batch: int) -> dict:
-    """Run one parsed predict request on a loaded version; TF Serving's reply as a dict."""
+def run_signature(entry: ServedVersion, module, signature: str, raw: dict, *, max_batch: int) -> dict:
+    """Run ``signature`` of a loaded version on ``raw`` ({input: array-like}, every input named):
+    ``{output: numpy array}``. Every check TF Serving's clients rely on comes first (dtype, shape,
+    batch size, labels in range), as an ApiError (400; 404 for an unknown signature), so the REST and
+    the gRPC front ends answer a bad request alike."""
     import tensorflow as tf
 
-    signature = request.get("signature_name", DEFAULT_SIGNATURE)
     signatures = module.signatures
     if signature not in signatures:
         raise ApiError(404, f"model {entry.name!r} version {entry.version} has no signature {signature!r}; it has "
                             f"{', '.join(sorted(signatures))}")
     fn = signatures[signature]
     specs = fn.structured_input_signature[1]
-    input_names = sorted(specs)
-    row_format = "instances" in request
-    if row_format:
-        instances = request["instances"]
-        if not isinstance(instances, list) or not instances:
-            raise ApiError(400, "instances must be a non-empty list, one entry per example")
-        if len(instances) > max_batch:
-            raise _batch_error(len(instances), max_batch)
-        rows = [_named_inputs(i, input_names, signature, where="an instance") for i in instances]
-        raw = {n: [row[n] for row in rows] for n in input_names}
-    else:
-        raw = _named_inputs(request["inputs"], input_names, signature, where="inputs")
-    arrays = {n: to_input_array(raw[n], specs[n], name=n, signature=signature) for n in input_names}
+    raw = _named_inputs(raw, sorted(specs), signature, where="inputs")
+    arrays = {n: to_input_array(raw[n], specs[n], name=n, signature=signature) for n in sorted(specs)}
     sizes = {n: (a.shape[0] if a.ndim else None) for n, a in arrays.items()}
     batch = {s for s in sizes.values() if s is not None}
     if len(batch) > 1:
@@ -227,11 +218,32 @@ def predict(entry: ServedVersion, module, request: dict, *, max_batch: int) -> d
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
         raise ApiError(400, f"signature {signature!r} rejected the inputs: "
                             f"{(str(err).strip().splitlines() or [''])[0][:300]}") from None
-    outputs = {k: v.numpy() for k, v in outputs.items()}
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def predict(entry: ServedVersion, module, request: dict, *, max_batch: int) -> dict:
+    """Run one parsed predict request on a loaded version; TF Serving's reply as a dict."""
+    signature = request.get("signature_name", DEFAULT_SIGNATURE)
+    if signature not in module.signatures:
+        run_signature(entry, module, signature, {}, max_batch=max_batch)  # the unknown-signature error
+    input_names = sorted(module.signatures[signature].structured_input_signature[1])
+    row_format = "instances" in request
+    if row_format:
+        instances = request["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise ApiError(400, "instances must be a non-empty list, one entry per example")
+        if len(instances) > max_batch:
+            raise _batch_error(len(instances), max_batch)
+        rows = [_named_inputs(i, input_names, signature, where="an instance") for i in instances]
+        raw = {n: [row[n] for row in rows] for n in input_names}
+    else:
+        raw = _named_inputs(request["inputs"], input_names, signature, where="inputs")
+    outputs = run_signature(entry, module, signature, raw, max_batch=max_batch)
     if row_format:
         if len(outputs) == 1:
             (value,) = outputs.values()
             return {"predictions": value}
+        size = len(next(iter(outputs.values())))
         keys = sorted(outputs)
         return {"predictions": [{k: outputs[k][i] for k in keys} for i in range(size)]}
     if len(outputs) == 1:
