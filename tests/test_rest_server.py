@@ -330,9 +330,10 @@ def demo(root, tmp_path_factory, tiny_mnist_dir):
                          epochs=1, steps_per_epoch=2, batch_size=16, run_dir=str(run_dir),
                          export_dir=str(cwd / "saved_models"), verbose=0), out=lambda *a: None)
     shutil.copytree(root / "cgan_mnist", cwd / "saved_models" / "cgan_mnist")
-    proc, url = start_server(["serve", cwd / "saved_models", "--port", "0"], cwd / "serve.txt",
-                             r" at (http://127\.0\.0\.1:\d+)/v1/models")
-    yield {"cwd": cwd, "run": run_dir, "url": url}
+    proc, grpc_port = start_server(["serve", cwd / "saved_models", "--port", "0", "--grpc-port", "0"],
+                                   cwd / "serve.txt", r"^gRPC: 127\.0\.0\.1:(\d+) ")
+    url = re.search(r" at (http://127\.0\.0\.1:\d+)/v1/models", proc.stdout.readline()).group(1)
+    yield {"cwd": cwd, "run": run_dir, "url": url, "grpc": f"localhost:{grpc_port}"}
     stop(proc)
 
 
@@ -367,6 +368,16 @@ def test_readme_curl_examples_run_as_written(demo):
             assert np.asarray(reply["predictions"]).shape == (3, 28, 28, 1)
         else:
             assert np.asarray(reply["outputs"]).shape == (2, 28, 28, 1), cmd
+
+
+def test_readme_grpc_snippet_runs_against_the_demo_export(demo):
+    text = (REPO / "README.md").read_text()
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "PredictionServiceStub" in b)
+    code = snippet.replace("localhost:8500", demo["grpc"]) + "\nprint(images.shape, sorted(codes))\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=demo["cwd"], env=env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "(4, 28, 28, 1) ['z_log_var', 'z_mean']"
 
 
 def test_readme_tflite_and_onnx_snippet_runs_against_the_demo_export(demo):
