@@ -248,6 +248,26 @@ def vae_run(tmp_path_factory, tiny_mnist_dir):
     return tmp
 
 
+def test_em_recovers_a_known_mixture():
+    from keras_gen.utils.mixture import fit_diagonal_gmm
+
+    rng = np.random.default_rng(0)
+    weights, means = np.array([0.5, 0.3, 0.2]), np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, -1.0]])
+    scales = np.array([[0.5, 1.0], [1.0, 0.3], [0.7, 0.7]])
+    which = rng.choice(3, size=6000, p=weights)
+    x = means[which] + scales[which] * rng.standard_normal((6000, 2))
+    fit = fit_diagonal_gmm(x, 3, seed=1)
+    order = np.argsort(fit["means"][:, 0])
+    np.testing.assert_allclose(fit["weights"][order], weights, atol=0.02)
+    np.testing.assert_allclose(fit["means"][order], means, atol=0.06)
+    np.testing.assert_allclose(np.sqrt(fit["variances"][order]), scales, rtol=0.06)
+    true = np.log(sum(w * np.prod(np.exp(-0.5 * ((x - m) / sd) ** 2) / (np.sqrt(2 * np.pi) * sd), axis=1)
+                      for w, m, sd in zip(weights, means, scales))).mean()
+    assert abs(fit["log_likelihood"] - true) < 0.01  # as good as the model that made the data
+    with pytest.raises(ValueError, match="needs at least 3 points"):
+        fit_diagonal_gmm(x[:2], 3)
+
+
 def test_a_fitted_sampler_draws_the_codes_mixture_and_survives_saving(mnist_train, tmp_path):
     import keras_gen
 

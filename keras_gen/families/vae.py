@@ -129,11 +129,11 @@ class VAE(GenerativeModel):
 
     def fit_latent_sampler(self, data, labels=None, *, components: int = 10, seed: int = 0) -> dict:
         """Fit the sampler's mixture to the encoder's means over ``data`` (see the class doc):
-        scikit-learn's ``GaussianMixture`` (EM, diagonal covariances, k-means start). ``data`` is a
+        EM with diagonal covariances from a k-means++ start (:mod:`keras_gen.utils.mixture`). ``data`` is a
         NumPy array of images (uint8 or [0, 1]; ``labels`` for a conditional model) or a dataset as
         :meth:`encoder_means` takes. Returns what was fitted: components, images, mean
         log-likelihood per code, and that of the N(0, I) prior for the same codes."""
-        from sklearn.mixture import GaussianMixture
+        from keras_gen.utils.mixture import fit_diagonal_gmm
 
         if isinstance(data, np.ndarray):
             from keras_gen.datasets.pipeline import images_dataset
@@ -143,14 +143,14 @@ class VAE(GenerativeModel):
         codes = self.encoder_means(data).astype(np.float64)  # [N, latent]
         if len(codes) < components:
             raise ValueError(f"a {components}-component sampler needs at least {components} images, got {len(codes)}")
-        mixture = GaussianMixture(components, covariance_type="diag", random_state=seed, reg_covar=1e-6).fit(codes)
+        mixture = fit_diagonal_gmm(codes, components, seed=seed)
         self._add_sampler_weights(components)
-        self.sampler_logits.assign(np.log(mixture.weights_).astype(np.float32))
-        self.sampler_locs.assign(mixture.means_.astype(np.float32))
-        self.sampler_log_scales.assign((0.5 * np.log(mixture.covariances_)).astype(np.float32))
+        self.sampler_logits.assign(np.log(mixture["weights"]).astype(np.float32))
+        self.sampler_locs.assign(mixture["means"].astype(np.float32))
+        self.sampler_log_scales.assign((0.5 * np.log(mixture["variances"])).astype(np.float32))
         prior = -0.5 * (codes ** 2 + np.log(2 * np.pi)).sum(axis=1).mean()
         return {"components": int(components), "images": int(len(codes)),
-                "log_likelihood": float(mixture.score(codes)), "prior_log_likelihood": float(prior)}
+                "log_likelihood": mixture["log_likelihood"], "prior_log_likelihood": float(prior)}
 
     def compile(self, optimizer=None, *, jit_compile=False, **kwargs):
         """Compile with ``optimizer``; left out, the report's (zoo models)."""
