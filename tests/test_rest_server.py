@@ -261,6 +261,36 @@ def test_predict_row_and_columnar_formats_match_the_savedmodel(server, plain):
                                   want["z_mean"].numpy())
 
 
+def test_predict_as_tf_serving_answers_the_finer_points(server, plain):
+    """An empty signature_name is serving_default; a gzip-compressed body is read; whole floats are
+    written with their .0 (TF Serving's JSON), so a client's float parser never meets an integer."""
+    import gzip
+
+    import tensorflow as tf
+
+    expected = plain["vae_mlp_2d"].signatures["sample"](seed=tf.constant([0, 1]))["images"].numpy()
+    _, reply = predict(server, "vae_mlp_2d_mnist", {"signature_name": "", "instances": [0, 1]})
+    np.testing.assert_array_equal(np.asarray(reply["predictions"], np.float32), expected)
+    body = gzip.compress(json.dumps({"signature_name": "sample", "inputs": {"seed": [0, 1]}}).encode())
+    request = urllib.request.Request(server["url"] + f"{VAE}:predict", data=body, method="POST",
+                                     headers={"Content-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        text = answer.read().decode()
+    np.testing.assert_array_equal(np.asarray(json.loads(text)["outputs"], np.float32), expected)
+    assert not re.search(r"[\[,]-?\d+[,\]]", text)  # no float written as an integer
+    from keras_gen.serving.rest import array_json
+
+    assert array_json(np.array([[1.0, 0.5, -2.0, 0.0]], np.float32)) == "[[1.0,0.5,-2.0,0.0]]"
+    assert array_json(np.array([1, 2], np.int32)) == "[1,2]"
+    status, reply = http("POST", server["url"] + f"{VAE}:predict", raw=b"not gzip at all")
+    assert status == 400  # not JSON (no Content-Encoding): the JSON error
+    bad = urllib.request.Request(server["url"] + f"{VAE}:predict", data=b"\x1f\x8bbroken", method="POST",
+                                 headers={"Content-Encoding": "gzip"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(bad, timeout=60)
+    assert err.value.code == 400 and "cannot be decompressed" in json.loads(err.value.read())["error"]
+
+
 def test_predict_conditional_and_gan_signatures(server, plain):
     import tensorflow as tf
 
@@ -419,7 +449,7 @@ BAD = [
     ("POST", "/v1/models/no_such_model:predict", {"inputs": {"seed": [0]}}, 404, "not found"),
     ("GET", f"{VAE}/versions/9", None, 404, "no version 9"),
     ("POST", f"{VAE}/versions/9:predict", {"inputs": {"seed": [0]}}, 404, "no version 9"),
-    ("POST", f"{VAE}:predict", {"signature_name": "paint", "inputs": {"seed": [0]}}, 404, "no signature 'paint'"),
+    ("POST", f"{VAE}:predict", {"signature_name": "paint", "inputs": {"seed": [0]}}, 400, "no signature 'paint'"),
     ("POST", f"{VAE}:predict", b'{"signature_name": "sample", "inputs": {"seed": [0', 400, "malformed JSON"),
     ("POST", f"{VAE}:predict", b"", 400, "empty request body"),
     ("POST", f"{VAE}:predict", b"[1, 2]", 400, "must be a JSON object"),

@@ -37,8 +37,6 @@ _CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
 
 def _abort(context, err: ApiError):
     code = _CODES.get(err.status, grpc.StatusCode.INTERNAL)
-    if err.status == 404 and "signature" in str(err):  # TF Serving: a missing signature is a bad argument
-        code = grpc.StatusCode.INVALID_ARGUMENT
     if err.status == 400 and "max_batch" in str(err):
         code = grpc.StatusCode.RESOURCE_EXHAUSTED
     context.abort(code, str(err))

@@ -16,10 +16,12 @@ that keras_gen exports need, with TF Serving's request and reply shapes:
   [{"version", "keras_gen", "max_batch"}]}]}`` (newest version first). Read from the files, no model
   is loaded for it.
 
-Errors are ``{"error": "..."}`` with 400 for a bad request (malformed JSON, a missing or unknown
-input, a wrong shape or dtype, NaN or infinity, a seed outside int32, a label outside the model's
-classes, a batch over the cap), 404 for an unknown model, version or signature, 405 for a wrong
-method, 413 for a body over ``max_body_bytes``; the server keeps serving after any of them.
+Errors are ``{"error": "..."}`` with 400 for a bad request (malformed JSON, an unknown signature, a
+missing or unknown input, a wrong shape or dtype, NaN or infinity, a seed outside int32, a label
+outside the model's classes, a batch over the cap, an encoding other than gzip), 404 for an unknown
+model or version, 405 for a wrong method, 413 for a body over ``max_body_bytes`` (after gzip's
+decompression); the server keeps serving after any of them. As in TF Serving, ``"signature_name":
+""`` is ``serving_default`` and a whole float is written with its ``.0``.
 
 Exports are found by scanning: a root holds ``<name>/<version>/saved_model.pb`` (TF Serving's
 layout, ``name`` = ``<model>_<dataset>``); a model directory or a version directory can be given
@@ -37,8 +39,10 @@ The exports come from :mod:`keras_gen.serving.repository`, the server loop from
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
+import zlib
 
 import numpy as np
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
@@ -190,8 +194,8 @@ def run_signature(entry: ServedVersion, module, signature: str, raw: dict, *, ma
     import tensorflow as tf
 
     signatures = module.signatures
-    if signature not in signatures:
-        raise ApiError(404, f"model {entry.name!r} version {entry.version} has no signature {signature!r}; it has "
+    if signature not in signatures:  # 400, as TF Serving answers it (the model exists; the request is wrong)
+        raise ApiError(400, f"model {entry.name!r} version {entry.version} has no signature {signature!r}; it has "
                             f"{', '.join(sorted(signatures))}")
     fn = signatures[signature]
     specs = fn.structured_input_signature[1]
@@ -223,7 +227,7 @@ def run_signature(entry: ServedVersion, module, signature: str, raw: dict, *, ma
 
 def predict(entry: ServedVersion, module, request: dict, *, max_batch: int) -> dict:
     """Run one parsed predict request on a loaded version; TF Serving's reply as a dict."""
-    signature = request.get("signature_name", DEFAULT_SIGNATURE)
+    signature = request.get("signature_name") or DEFAULT_SIGNATURE  # "" is serving_default, as in TF Serving
     if signature not in module.signatures:
         run_signature(entry, module, signature, {}, max_batch=max_batch)  # the unknown-signature error
     input_names = sorted(module.signatures[signature].structured_input_signature[1])
@@ -254,7 +258,8 @@ def predict(entry: ServedVersion, module, request: dict, *, max_batch: int) -> d
 
 def array_json(array: np.ndarray) -> str:
     """A numpy array as JSON nested lists, fast: float32 with 9 significant digits (exact for
-    float32, and half the text of Python's float repr), integers as integers."""
+    float32, and half the text of Python's float repr), a whole float with its ``.0`` (``1.0``, as
+    TF Serving writes it, so a client parsing floats never meets an integer), integers as integers."""
     array = np.asarray(array)
     if array.ndim == 0 or array.dtype.kind not in "fiu" or (array.dtype.kind == "f" and not np.isfinite(array).all()):
         return json.dumps(array.tolist())  # NaN and infinity as Python's json writes them (as TF Serving does)
@@ -264,9 +269,15 @@ def array_json(array: np.ndarray) -> str:
         return json.dumps(np.zeros(array.shape).tolist())
     row = "[" + ",".join([spec] * last) + "]"
     parts = [row % tuple(r) for r in array.reshape(-1, last).tolist()]
+    if array.dtype.kind == "f":
+        parts = [_WHOLE.sub(r"\1.0", part) for part in parts]
     for n in reversed(array.shape[:-1]):
         parts = ["[" + ",".join(parts[i:i + n]) + "]" for i in range(0, len(parts), n)]
     return parts[0]
+
+
+# A %g number without a point or an exponent (a whole float), at the end of its list entry.
+_WHOLE = re.compile(r"(?<=[\[,])(-?\d+)(?=[,\]])")
 
 
 def to_json(value) -> str:
@@ -393,10 +404,27 @@ class RestApp:
         body = request.stream.read(self.max_body_bytes + 1)
         if len(body) > self.max_body_bytes:
             raise RequestEntityTooLarge()
-        parsed = parse_predict_body(body)
+        parsed = parse_predict_body(self._decoded(body, request.headers.get("Content-Encoding", "")))
         module = self.repository.load(entry)
         return json_response(predict(entry, module, parsed,
                                      max_batch=entry.max_batch(self.repository.default_max_batch)))
+
+    def _decoded(self, body: bytes, encoding: str) -> bytes:
+        """The body without its ``Content-Encoding``: gzip, as TF Serving's HTTP server accepts it
+        (decompressed to at most the body limit), or none."""
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            return body
+        if encoding != "gzip":
+            raise ApiError(400, f"unsupported Content-Encoding {encoding!r}; send the body as is or gzip-compressed")
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the gzip container
+        try:
+            out = inflate.decompress(body, self.max_body_bytes + 1)
+        except zlib.error as err:
+            raise ApiError(400, f"the gzip-encoded body cannot be decompressed ({err})") from None
+        if len(out) > self.max_body_bytes or inflate.unconsumed_tail:
+            raise RequestEntityTooLarge()
+        return out
 
     def on_other_verb(self, request, name, verb, version=None):
         self._entry(name, version)
