@@ -279,3 +279,26 @@ def test_the_python_runtime_chunks_large_batches_and_names_refusals(hostile_expo
         export.generate(np.full((1, 3), np.nan, np.float32))
     with pytest.raises(UserError, match="int32"):
         export.sample([2**40])
+
+
+def test_losses_that_explode_without_turning_nan_are_divergence(tmp_path):
+    """The rule: NaN or infinite, or over a million and a thousand times the first step's magnitude.
+    A GAN at --lr 10 can log losses of 1e7 that stay finite; a VAE's honest 550 nats must not trip it."""
+    from types import SimpleNamespace
+
+    from keras_gen.training.callbacks import StopOnNonFinite
+    from keras_gen.utils.errors import TrainingDiverged
+
+    def feed(*steps):
+        callback = StopOnNonFinite(tmp_path / "checkpoints")
+        callback.set_model(SimpleNamespace(steps_trained=7))
+        for logs in steps:
+            callback.on_train_batch_end(0, logs)
+
+    feed({"loss": 550.0}, {"loss": 2e5}, {"loss": 9e5})  # large, but neither over a million nor 1,000x
+    feed({"d_loss": 2e3}, {"d_loss": 1.5e6})  # over a million, but only 750x the first step's
+    feed({"d_loss": 0.7, "d_real": 3e6}, {"d_loss": 0.6, "d_real": 5e6})  # not a loss: D's mean output
+    with pytest.raises(TrainingDiverged, match=r"g_loss is 1\.2e\+07, over a million and 1,000 times its 0\.69"):
+        feed({"d_loss": 1.4, "g_loss": 0.69}, {"d_loss": 1.2, "g_loss": 1.2e7})
+    with pytest.raises(TrainingDiverged, match="loss is nan"):
+        feed({"loss": 550.0}, {"loss": float("nan")})
