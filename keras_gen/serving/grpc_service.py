@@ -52,20 +52,10 @@ def _entry(repository: ModelRepository, spec) -> ServedVersion:
 
 
 def signature_def_map(entry: ServedVersion) -> get_model_metadata_pb2.SignatureDefMap:
-    """The version's signature defs from its ``saved_model.pb``, as TF Serving sends them."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    try:
-        proto.ParseFromString((entry.path / "saved_model.pb").read_bytes())
-    except Exception as err:
-        raise ApiError(404, f"version {entry.version} of model {entry.name!r} has an unreadable saved_model.pb "
-                            f"({type(err).__name__})") from None
-    graphs = [g for g in proto.meta_graphs if "serve" in g.meta_info_def.tags] or list(proto.meta_graphs)
+    """The version's signature defs, as TF Serving sends them."""
     out = get_model_metadata_pb2.SignatureDefMap()
-    for key, sig in (graphs[0].signature_def.items() if graphs else []):
-        if not key.startswith("__"):
-            out.signature_def[key].CopyFrom(sig)
+    for key, sig in entry.signature_def_protos().items():
+        out.signature_def[key].CopyFrom(sig)
     return out
 
 

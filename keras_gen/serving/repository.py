@@ -112,6 +112,22 @@ class ServedVersion:
         value = (self.keras_gen or {}).get("num_classes")
         return value if isinstance(value, int) and value > 0 else None
 
+    def signature_def_protos(self) -> dict:
+        """``{key: SignatureDef proto}`` of the serving graph, read from ``saved_model.pb`` (the
+        file TF Serving reads them from) once; both front ends' metadata replies are made from it."""
+        if self.signature_defs is None:
+            from tensorflow.core.protobuf import saved_model_pb2
+
+            proto = saved_model_pb2.SavedModel()
+            try:
+                proto.ParseFromString((self.path / "saved_model.pb").read_bytes())
+            except Exception as err:
+                raise ApiError(404, f"version {self.version} of model {self.name!r} has an unreadable "
+                                    f"saved_model.pb ({type(err).__name__})") from None
+            graphs = [g for g in proto.meta_graphs if "serve" in g.meta_info_def.tags] or list(proto.meta_graphs)
+            self.signature_defs = dict(graphs[0].signature_def.items()) if graphs else {}
+        return self.signature_defs
+
 
 class ModelRepository:
     """The models under ``sources`` (export roots, model directories or version directories),

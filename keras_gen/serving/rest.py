@@ -69,25 +69,11 @@ def _tensor_info(info) -> dict:
 
 
 def signature_defs(entry: ServedVersion) -> dict:
-    """The version's signature defs as TF Serving's metadata reply shows them (read from
-    ``saved_model.pb``, the file TF Serving reads them from)."""
-    if entry.signature_defs is None:
-        from tensorflow.core.protobuf import saved_model_pb2
-
-        proto = saved_model_pb2.SavedModel()
-        try:
-            proto.ParseFromString((entry.path / "saved_model.pb").read_bytes())
-        except Exception as err:
-            raise ApiError(404, f"version {entry.version} of model {entry.name!r} has an unreadable "
-                                f"saved_model.pb ({type(err).__name__})") from None
-        graphs = [g for g in proto.meta_graphs if "serve" in g.meta_info_def.tags] or list(proto.meta_graphs)
-        defs = {}
-        for key, sig in (graphs[0].signature_def.items() if graphs else []):
-            defs[key] = {"inputs": {k: _tensor_info(v) for k, v in sig.inputs.items()},
-                         "outputs": {k: _tensor_info(v) for k, v in sig.outputs.items()},
-                         "method_name": sig.method_name, "defaults": {}}
-        entry.signature_defs = defs
-    return entry.signature_defs
+    """The version's signature defs as TF Serving's metadata reply shows them."""
+    return {key: {"inputs": {k: _tensor_info(v) for k, v in sig.inputs.items()},
+                  "outputs": {k: _tensor_info(v) for k, v in sig.outputs.items()},
+                  "method_name": sig.method_name, "defaults": {}}
+            for key, sig in entry.signature_def_protos().items()}
 
 
 # --------------------------------------------------------------------------- predict
