@@ -441,6 +441,55 @@ def test_readme_tflite_and_onnx_snippet_runs_against_the_demo_export(demo):
     assert proc.returncode == 0 and out.is_file(), proc.stderr[-3000:]
 
 
+def test_batching_server_joins_concurrent_requests_and_answers_each_its_own(root, plain, tmp_path):
+    """keras-gen serve --enable-batching under 16 concurrent REST clients and 8 gRPC ones, each
+    asking sample for its own seeds: every reply is the SavedModel's images for those seeds, and
+    the server made fewer calls than it had requests."""
+    import concurrent.futures
+
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    proc, grpc_port = start_server(["serve", root, "--port", "0", "--grpc-port", "0", "--enable-batching",
+                                    "--batch-timeout-micros", "100000", "--max-batch-size", "64"],
+                                   tmp_path / "serve.txt", r"^gRPC: 127\.0\.0\.1:(\d+) ")
+    url = re.search(r" at (http://127\.0\.0\.1:\d+)/v1/models", proc.stdout.readline()).group(1)
+    try:
+        sample = plain["vae_mlp_2d"].signatures["sample"]
+
+        def rest(i):
+            seeds = [3 * i, 3 * i + 1, 3 * i + 2][: 1 + i % 3]
+            status, reply = http("POST", f"{url}{VAE}:predict", {"signature_name": "sample", "inputs": {"seed": seeds}})
+            return status, seeds, reply
+
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
+
+        def rpc(i):
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "vae_mlp_2d_mnist"
+            request.model_spec.signature_name = "sample"
+            request.inputs["seed"].CopyFrom(tf.make_tensor_proto(np.array([100 + i], np.int32)))
+            return tf.make_ndarray(stub.Predict(request, timeout=120).outputs["images"])
+
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            replies = list(pool.map(rest, range(16)))
+            rpcs = list(pool.map(rpc, range(8)))
+        for status, seeds, reply in replies:
+            assert status == 200
+            # its own rows, to float rounding (a larger batch's matrix product may round differently)
+            np.testing.assert_allclose(np.asarray(reply["outputs"], np.float32),
+                                       sample(seed=tf.constant(seeds))["images"].numpy(), atol=1e-6)
+        for i, images in enumerate(rpcs):
+            np.testing.assert_allclose(images, sample(seed=tf.constant([100 + i]))["images"].numpy(), atol=1e-6)
+        _, listing = http("GET", f"{url}/v1/keras_gen/models")
+        batching = listing["batching"]
+        assert batching["max_batch_size"] == 64 and batching["requests"] == 24
+        assert batching["batches"] < 24  # concurrent requests shared calls
+    finally:
+        stop(proc)
+
+
 # --------------------------------------------------------------------------- bad requests
 VAE, CGAN = "/v1/models/vae_mlp_2d_mnist", "/v1/models/cgan_mnist"
 BAD = [

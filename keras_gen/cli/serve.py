@@ -43,6 +43,20 @@ def allowed_hosts(host: str, extra=()):
     return set(LOOPBACK_HOSTS) | names
 
 
+def batching_options(args):
+    """The batching settings the flags ask for (flags over the file over the defaults), or None."""
+    from keras_gen.serving.batching import FIELDS, BatchingOptions, read_batching_parameters
+
+    flags = {name: getattr(args, name) for name in FIELDS}
+    if args.batching_parameters_file:
+        return read_batching_parameters(args.batching_parameters_file, **flags)
+    if not args.enable_batching:
+        if any(v is not None for v in flags.values()):
+            raise UserError("the batching flags apply with --enable-batching (or --batching-parameters-file); add it")
+        return None
+    return BatchingOptions(**{k: v for k, v in flags.items() if v is not None})
+
+
 def main(argv=None, prog: str = "keras-gen serve") -> int:
     p = OneLineParser(prog=prog, description=(
         "Serve the exports under an export root with TF Serving's REST API (status, metadata, predict) "
@@ -55,6 +69,16 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
                         f"({DEFAULT_MAX_BATCH})")
     p.add_argument("--no-preload", action="store_true",
                    help="load each version on its first request instead of at start-up")
+    batching = p.add_argument_group("request batching (TF Serving's --enable_batching)")
+    batching.add_argument("--enable-batching", action="store_true",
+                          help="run concurrent requests to one signature as one call; each gets its own rows")
+    batching.add_argument("--batching-parameters-file", metavar="FILE",
+                          help="TF Serving's text format: max_batch_size { value: 32 } ... (implies --enable-batching)")
+    for name, default, what in (("max-batch-size", 32, "rows per batched call"),
+                                ("batch-timeout-micros", 2000, "how long a request waits for others, in microseconds"),
+                                ("num-batch-threads", 2, "batched calls at once"),
+                                ("max-enqueued-batches", 100, "batches' worth of requests queued before refusing")):
+        batching.add_argument(f"--{name}", type=int, metavar="N", help=f"{what} (default {default})")
     p.add_argument("--grpc-port", type=port_number, metavar="PORT",
                    help="also serve TF Serving's gRPC API (PredictionService, ModelService) on PORT (TF Serving's "
                         "is 8500; 0 picks a free one and prints it)")
@@ -66,6 +90,7 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
         from keras_gen.serving.server import listen
 
         root = check_export_root(args.root)
+        batching = batching_options(args)
         sock = listen(args.host, args.port)
     with running(prog):
         import sys
@@ -75,7 +100,7 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
 
         grpc_server = None
         try:
-            app = create_app([root], max_batch=args.max_batch,
+            app = create_app([root], max_batch=args.max_batch, batching=batching,
                              allowed_hosts=allowed_hosts(args.host, args.allowed_host))
             if not args.no_preload:
                 app.repository.preload(log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -88,7 +113,8 @@ def main(argv=None, prog: str = "keras-gen serve") -> int:
                 from keras_gen.serving.grpc_service import start_grpc_server
 
                 try:
-                    grpc_server, grpc_port = start_grpc_server(app.repository, args.host, args.grpc_port)
+                    grpc_server, grpc_port = start_grpc_server(app.repository, args.host, args.grpc_port,
+                                                               batcher=app.batcher)
                 except (OSError, RuntimeError) as err:
                     raise UserError(f"cannot serve gRPC on {args.host}:{args.grpc_port} ({err}); pick another "
                                     "--grpc-port (0: a free one)") from None

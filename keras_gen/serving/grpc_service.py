@@ -32,7 +32,7 @@ from keras_gen.serving.rest import DEFAULT_SIGNATURE, run_signature
 
 # REST status -> gRPC status, as TF Serving maps its own errors to both.
 _CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
-          413: grpc.StatusCode.RESOURCE_EXHAUSTED}
+          413: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE}
 
 
 def _abort(context, err: ApiError):
@@ -60,8 +60,9 @@ def signature_def_map(entry: ServedVersion) -> get_model_metadata_pb2.SignatureD
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, repository: ModelRepository):
+    def __init__(self, repository: ModelRepository, batcher=None):
         self.repository = repository
+        self.batcher = batcher
 
     def Predict(self, request, context):  # noqa: N802 (the proto's method name)
         try:
@@ -72,7 +73,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raw = {name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()}
             except (TypeError, ValueError) as err:
                 raise ApiError(400, f"an input is not a valid TensorProto: {err}") from None
-            outputs = run_signature(entry, module, signature, raw,
+            outputs = run_signature(entry, module, signature, raw, batcher=self.batcher,
                                     max_batch=entry.max_batch(self.repository.default_max_batch))
             wanted = list(request.output_filter) or sorted(outputs)
             unknown = [k for k in wanted if k not in outputs]
@@ -143,13 +144,15 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                                                      "there is no model config to reload")
 
 
-def start_grpc_server(repository: ModelRepository, host: str, port: int, *, workers: int = 8) -> tuple:
+def start_grpc_server(repository: ModelRepository, host: str, port: int, *, workers: int = 8,
+                      batcher=None) -> tuple:
     """Serve ``repository`` over gRPC on ``host:port`` (0: a free port); ``(server, bound port)``,
     the server already started (``server.stop(grace)`` ends it)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.max_send_message_length", 256 * 1024 * 1024)])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(repository), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(repository, batcher),
+                                                                        server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)

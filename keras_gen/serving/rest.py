@@ -38,6 +38,7 @@ The exports come from :mod:`keras_gen.serving.repository`, the server loop from
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -172,11 +173,12 @@ def parse_predict_body(body: bytes) -> dict:
     return request
 
 
-def run_signature(entry: ServedVersion, module, signature: str, raw: dict, *, max_batch: int) -> dict:
+def run_signature(entry: ServedVersion, module, signature: str, raw: dict, *, max_batch: int, batcher=None) -> dict:
     """Run ``signature`` of a loaded version on ``raw`` ({input: array-like}, every input named):
     ``{output: numpy array}``. Every check TF Serving's clients rely on comes first (dtype, shape,
     batch size, labels in range), as an ApiError (400; 404 for an unknown signature), so the REST and
-    the gRPC front ends answer a bad request alike."""
+    the gRPC front ends answer a bad request alike. With a ``batcher``
+    (:class:`keras_gen.serving.batching.Batcher`), the call joins concurrent requests'."""
     import tensorflow as tf
 
     signatures = module.signatures
@@ -203,15 +205,21 @@ def run_signature(entry: ServedVersion, module, signature: str, raw: dict, *, ma
         if bad.size:
             raise ApiError(400, f"label {int(bad[0])} is out of range: model {entry.name!r} has "
                                 f"{entry.num_classes} classes (0..{entry.num_classes - 1})")
-    try:
-        outputs = fn(**{n: tf.constant(a) for n, a in arrays.items()})
-    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
-        raise ApiError(400, f"signature {signature!r} rejected the inputs: "
-                            f"{(str(err).strip().splitlines() or [''])[0][:300]}") from None
-    return {k: v.numpy() for k, v in outputs.items()}
+
+    def call(inputs: dict) -> dict:
+        try:
+            outputs = fn(**{n: tf.constant(a) for n, a in inputs.items()})
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
+            raise ApiError(400, f"signature {signature!r} rejected the inputs: "
+                                f"{(str(err).strip().splitlines() or [''])[0][:300]}") from None
+        return {k: v.numpy() for k, v in outputs.items()}
+
+    if batcher is None or any(a.ndim == 0 for a in arrays.values()):
+        return call(arrays)
+    return batcher.run((entry.name, entry.version, signature), call, arrays)
 
 
-def predict(entry: ServedVersion, module, request: dict, *, max_batch: int) -> dict:
+def predict(entry: ServedVersion, module, request: dict, *, max_batch: int, batcher=None) -> dict:
     """Run one parsed predict request on a loaded version; TF Serving's reply as a dict."""
     signature = request.get("signature_name") or DEFAULT_SIGNATURE  # "" is serving_default, as in TF Serving
     if signature not in module.signatures:
@@ -228,7 +236,7 @@ def predict(entry: ServedVersion, module, request: dict, *, max_batch: int) -> d
         raw = {n: [row[n] for row in rows] for n in input_names}
     else:
         raw = _named_inputs(request["inputs"], input_names, signature, where="inputs")
-    outputs = run_signature(entry, module, signature, raw, max_batch=max_batch)
+    outputs = run_signature(entry, module, signature, raw, max_batch=max_batch, batcher=batcher)
     if row_format:
         if len(outputs) == 1:
             (value,) = outputs.values()
@@ -303,8 +311,14 @@ class RestApp:
     """The WSGI application: TF Serving's REST API over a :class:`ModelRepository`."""
 
     def __init__(self, repository: ModelRepository, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 allowed_hosts: set[str] | None = None, log=None):
+                 allowed_hosts: set[str] | None = None, log=None, batching=None):
         self.repository = repository
+        # TF Serving's --enable_batching (keras_gen.serving.batching), shared with the gRPC front end
+        self.batcher = None
+        if batching is not None:
+            from keras_gen.serving.batching import Batcher
+
+            self.batcher = Batcher(batching)
         self.max_body_bytes = max_body_bytes
         self.allowed_hosts = allowed_hosts
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -392,7 +406,7 @@ class RestApp:
             raise RequestEntityTooLarge()
         parsed = parse_predict_body(self._decoded(body, request.headers.get("Content-Encoding", "")))
         module = self.repository.load(entry)
-        return json_response(predict(entry, module, parsed,
+        return json_response(predict(entry, module, parsed, batcher=self.batcher,
                                      max_batch=entry.max_batch(self.repository.default_max_batch)))
 
     def _decoded(self, body: bytes, encoding: str) -> bytes:
@@ -424,13 +438,17 @@ class RestApp:
 
     def on_listing(self, request):
         self.repository.refresh()
-        return json_response({"models": self.repository.listing()})
+        batching = {} if self.batcher is None else {"batching": {
+            **dataclasses.asdict(self.batcher.options), "batches": self.batcher.batches,
+            "requests": self.batcher.requests}}  # requests per batch: what batching gained
+        return json_response({"models": self.repository.listing(), **batching})
 
 
 def create_app(sources, *, max_batch: int = DEFAULT_MAX_BATCH, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               allowed_hosts: set[str] | None = None) -> RestApp:
-    """The WSGI app serving the exports under ``sources`` (export roots, model or version dirs)."""
+               allowed_hosts: set[str] | None = None, batching=None) -> RestApp:
+    """The WSGI app serving the exports under ``sources`` (export roots, model or version dirs);
+    ``batching``: a :class:`keras_gen.serving.batching.BatchingOptions` to batch concurrent requests."""
     return RestApp(ModelRepository(sources, max_batch=max_batch), max_body_bytes=max_body_bytes,
-                   allowed_hosts=allowed_hosts)
+                   allowed_hosts=allowed_hosts, batching=batching)
 
 
