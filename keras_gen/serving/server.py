@@ -54,6 +54,8 @@ def listen(host: str, port: int) -> socket.socket:
 
 class _RequestHandler(WSGIRequestHandler):
     verbose = False
+    # Keep-alive: a client's connection serves its next request (werkzeug sends Content-Length).
+    protocol_version = "HTTP/1.1"
 
     def log_request(self, code="-", size="-"):
         if self.verbose:

@@ -1,0 +1,173 @@
+#!/usr/bin/env python
+"""``keras-gen serve`` under concurrent load: REST and gRPC, with and without request batching.
+
+    python benchmarks/serve_load.py                      # a tiny export made here; 10 s per cell
+    python benchmarks/serve_load.py --root saved_models --model vae_mlp_2d_mnist --seconds 30
+    python benchmarks/serve_load.py --requests 100000    # the memory check: that many requests per cell
+
+Each cell runs 1, 8 or 32 loopback clients (threads of this process, each on its own keep-alive
+connection or gRPC channel) sending batch-1 ``sample`` requests with fresh seeds for ``--seconds``
+(or ``--requests`` in all), and prints requests/s, images/s, median and 99th-percentile latency,
+errors, and the server's resident memory (VmRSS) when it started and after the cell. Clients and
+server share this machine's cores, so the figures are what one machine serving itself reaches; the
+machine and its matmul peak are printed above the table (benchmarks/machine.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import re
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def tiny_export(root: Path) -> str:
+    """vae_mlp_2d trained two steps on the shipped MNIST, exported under ``root``: its model name."""
+    from keras_gen.config import resolve_config
+    from keras_gen.training.run import train
+
+    train(resolve_config("vae_mlp_2d", dataset="mnist", epochs=1, steps_per_epoch=2, batch_size=16,
+                         run_dir=str(root.parent / "run"), export_dir=str(root), verbose=0), out=lambda *a: None)
+    return "vae_mlp_2d_mnist"
+
+
+def start(root: Path, batching: bool) -> tuple[subprocess.Popen, int, int]:
+    args = [sys.executable, "-m", "keras_gen", "serve", str(root), "--port", "0", "--grpc-port", "0"]
+    if batching:
+        args += ["--enable-batching", "--max-batch-size", "64", "--batch-timeout-micros", "2000",
+                 "--num-batch-threads", "2"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    grpc_port = http_port = None
+    deadline = time.time() + 300
+    while time.time() < deadline and http_port is None:
+        if select.select([proc.stdout], [], [], 1)[0]:
+            line = proc.stdout.readline()
+            if m := re.search(r"^gRPC: [^:]+:(\d+)", line):
+                grpc_port = int(m.group(1))
+            if m := re.search(r" at http://[^:]+:(\d+)/v1/models", line):
+                http_port = int(m.group(1))
+        if proc.poll() is not None:
+            raise SystemExit("keras-gen serve did not start")
+    return proc, http_port, grpc_port
+
+
+def rss_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", text).group(1)) / 1024
+
+
+def rest_client(port: int, model: str):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # keep-alive (HTTP/1.1)
+
+    def call(seed: int) -> bool:
+        body = json.dumps({"signature_name": "sample", "inputs": {"seed": [seed]}})
+        connection.request("POST", f"/v1/models/{model}:predict", body, {"Content-Type": "application/json"})
+        reply = connection.getresponse()
+        reply.read()
+        return reply.status == 200
+
+    return call
+
+
+def grpc_client(port: int, model: str):
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+    def call(seed: int) -> bool:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model
+        request.model_spec.signature_name = "sample"
+        request.inputs["seed"].CopyFrom(tf.make_tensor_proto(np.array([seed], np.int32)))
+        try:
+            stub.Predict(request, timeout=120)
+            return True
+        except grpc.RpcError:
+            return False
+
+    return call
+
+
+def cell(make_client, clients: int, seconds: float, requests: int | None) -> dict:
+    latencies, errors, counter, lock = [], [0], [0], threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def worker(w):
+        call = make_client()
+        while True:
+            with lock:
+                if (requests is not None and counter[0] >= requests) or \
+                        (requests is None and time.monotonic() >= stop_at):
+                    return
+                counter[0] += 1
+                seed = counter[0]
+            start = time.perf_counter()
+            ok = call(seed)
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                errors[0] += not ok
+
+    begin = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    wall = time.perf_counter() - begin
+    latencies.sort()
+    return {"requests": len(latencies), "per_s": len(latencies) / wall, "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "errors": errors[0]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", help="an export root (default: a tiny export made in a temporary directory)")
+    p.add_argument("--model", default="vae_mlp_2d_mnist", help="the model to load (default vae_mlp_2d_mnist)")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds per cell (10)")
+    p.add_argument("--requests", type=int, help="requests per cell instead of seconds")
+    p.add_argument("--clients", default="1,8,32", help="client counts (1,8,32)")
+    args = p.parse_args(argv)
+    from machine import cpu_info, describe, measure_peak
+
+    print(f"# {describe(cpu_info(), measure_peak())}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.root) if args.root else Path(tmp) / "saved_models"
+        model = args.model if args.root else tiny_export(root)
+        rows = []
+        for batching in (False, True):
+            proc, http_port, grpc_port = start(root, batching)
+            try:
+                started = rss_mb(proc.pid)
+                for transport, factory in (("REST", lambda: rest_client(http_port, model)),
+                                           ("gRPC", lambda: grpc_client(grpc_port, model))):
+                    for clients in (int(c) for c in args.clients.split(",")):
+                        r = cell(factory, clients, args.seconds, args.requests)
+                        rows.append(f"| {transport} | {'on' if batching else 'off'} | {clients} | {r['requests']:,} | "
+                                    f"{r['per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
+                                    f"{started:,.0f} -> {rss_mb(proc.pid):,.0f} |")
+                        print(rows[-1], flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    print("\n| transport | batching | clients | requests | requests/s (= images/s) | p50 ms | p99 ms | errors | "
+          "server MB (start -> after) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
