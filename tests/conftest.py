@@ -153,8 +153,9 @@ def default_slot_cache(tmp_path_factory, mnist_evaluator, evaluator_cache):
 # The files that take minutes, longest first (measured with --durations on a 2-core machine). make
 # test hands whole files to its workers in collection order (pytest-xdist --dist loadfile): the
 # long ones first leaves short files for the end, so no worker runs a long file alone at the end.
-LONG_FILES = ("test_results.py", "test_reliability.py", "test_zoo.py", "test_fid_tool.py", "test_multiworker.py",
-              "test_train_cli.py", "test_readme.py", "test_evaluate.py", "test_distributed.py", "test_datasets.py")
+LONG_FILES = ("test_results.py", "test_reliability.py", "test_levers.py", "test_zoo.py", "test_fid_tool.py",
+              "test_multiworker.py", "test_train_cli.py", "test_readme.py", "test_evaluate.py", "test_distributed.py",
+              "test_datasets.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -33,7 +33,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_gen.families import augment
+from keras_gen.families.augment import augment as augment_images
+from keras_gen.families.augment import check_policies
 from keras_gen.families.base import (
     PACKAGE,
     GenerativeModel,
@@ -120,11 +121,11 @@ class GAN(GenerativeModel):
 
     def enable_diffaugment(self, policies) -> None:
         """Augment what the discriminator sees with ``policies`` (e.g. ``["translation", "cutout"]``)."""
-        self.diffaugment = list(augment.check_policies(policies, self.image_shape[-1]))
+        self.diffaugment = list(check_policies(policies, self.image_shape[-1]))
 
     def augmented(self, images):
         """``images`` as the discriminator sees them in training: augmented when asked for."""
-        return images if not self.diffaugment else augment.augment(images, self.diffaugment, self.seed_generator)
+        return images if not self.diffaugment else augment_images(images, self.diffaugment, self.seed_generator)
 
     def update_ema(self):
         """One step of the average (inside the compiled step, after the generator's update)."""
