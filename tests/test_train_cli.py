@@ -199,7 +199,7 @@ def test_a_runs_config_is_a_recipe_and_flags_override_it(first_run, tiny_mnist_d
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {"run_dir", "steps_per_epoch", "optimizer", "export"}, changed
     assert after["optimizer"] == {**before["optimizer"], "learning_rate": 0.002}
-    assert latest(again)["steps"] == 2
+    assert latest(again)["steps"] == before["epochs"] * 2  # the recipe's epochs (the earlier resume made them 2)
     with pytest.raises(SystemExit):
         train_main(["--config", str(source / "config.json"), "--resume", "--run-dir", str(again)])
     assert "--config starts a new run and --resume continues one" in capsys.readouterr().err

@@ -434,7 +434,8 @@ def sample_batches(subject: Subject, count: int, seed: int = 0, truncation: floa
     with Progress(count, f"sampling {subject.name}") as bar:
         for i in range(0, count, SAMPLE_BATCH):
             part_labels = None if labels is None else labels[i:i + SAMPLE_BATCH]
-            images = np.asarray(subject.sample(seeds[i:i + SAMPLE_BATCH], part_labels, truncation), np.float32)
+            extra = {} if truncation is None else {"truncation": truncation}  # a Subject of one's own may not take it
+            images = np.asarray(subject.sample(seeds[i:i + SAMPLE_BATCH], part_labels, **extra), np.float32)
             if not np.all(np.isfinite(images)):
                 raise UserError(f"{subject.name} generates NaN or infinite pixels; its training diverged: evaluate an "
                                 "earlier --checkpoint")
