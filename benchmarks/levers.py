@@ -90,13 +90,12 @@ def evaluate_command(path: Path, psi: float = 1.0) -> list[str]:
 
 
 def trained_minutes(path: Path) -> float:
-    """Training minutes so far (history.csv's train_seconds of the last epoch: every session's)."""
+    """Minutes of training steps (history.csv's train_seconds, one row per epoch, summed)."""
     import csv
 
     try:
         with open(path / "history.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        return float(rows[-1]["train_seconds"]) / 60 if rows else 0.0
+            return sum(float(row["train_seconds"]) for row in csv.DictReader(f)) / 60
     except (OSError, KeyError, ValueError):
         return 0.0
 
