@@ -100,17 +100,24 @@ def trained_minutes(path: Path) -> float:
         return 0.0
 
 
+def train(lever: Lever, side: str, seed: int) -> None:
+    """Train one run to its steps, unless done; a run killed before its budget goes on (--resume)."""
+    path = run_dir(lever, side, seed)
+    if finished(path, lever):
+        return
+    command = train_command(lever, side, seed)[1:]  # train.py ...
+    if (path / "config.json").is_file():
+        command = ["train.py", "--resume", "--run-dir", str(path.relative_to(REPO))]
+    subprocess.run([sys.executable, *command], cwd=REPO, check=True)
+
+
 def run_all() -> None:
     ROOT.mkdir(parents=True, exist_ok=True)
     for lever in LEVERS:
         for seed in lever.seeds:
             for side in ("without", "with"):
                 path = run_dir(lever, side, seed)
-                if not finished(path, lever):
-                    command = train_command(lever, side, seed)[1:]  # train.py ...
-                    if (path / "config.json").is_file():  # killed before its budget: it goes on
-                        command = ["train.py", "--resume", "--run-dir", str(path.relative_to(REPO))]
-                    subprocess.run([sys.executable, *command], cwd=REPO, check=True)
+                train(lever, side, seed)
                 psis = TRUNCATIONS if side == "without" and lever.name == TRUNCATION_LEVER else (1.0,)
                 for psi in psis:
                     metrics = eval_dir(path, psi) / "metrics.json"
@@ -120,11 +127,7 @@ def run_all() -> None:
                 render()
     for seed in SAMPLER.seeds:  # trained once, measured twice: its prior, then its fitted mixture
         path = run_dir(SAMPLER, "vae", seed)
-        if not finished(path, SAMPLER):
-            command = train_command(SAMPLER, "vae", seed)[1:]
-            if (path / "config.json").is_file():
-                command = ["train.py", "--resume", "--run-dir", str(path.relative_to(REPO))]
-            subprocess.run([sys.executable, *command], cwd=REPO, check=True)
+        train(SAMPLER, "vae", seed)
         info = path / "latent_sampler.json"
         if not info.is_file() or json.loads(info.read_text())["epoch"] != SAMPLER.epochs:
             subprocess.run([sys.executable, "-m", "keras_gen", *fit_sampler_command(path)[1:]], cwd=REPO, check=True)
