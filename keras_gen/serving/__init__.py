@@ -1,8 +1,9 @@
-"""Use an export the way a server does: ``tf.saved_model.load`` and its signatures, no model code.
+"""Use an export the way a server does: its signatures, no model code.
 
 ``keras-gen sample`` and ``keras-gen interpolate`` are built on
-:class:`~keras_gen.serving.runtime.LoadedExport`, so they work on any export (this machine's or a
-copied one) without ``models_zoo`` or ``keras_gen.families``:
+:class:`~keras_gen.serving.runtime.LoadedExport` (a SavedModel through ``tf.saved_model.load``, or
+its TFLite or ONNX conversion through their runtimes), so they work on any export (this machine's
+or a copied one) without ``models_zoo`` or ``keras_gen.families``:
 
 * :meth:`LoadedExport.sample`: the ``sample`` signature, seeds (+ labels) -> images in [0, 1].
 * :meth:`LoadedExport.interpolate`: the ``latent`` signature gives each seed's latent, the
