@@ -205,3 +205,17 @@ def test_the_checkpoint_snippet_runs_as_written(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "(4, 28, 28, 1)"
+
+
+def test_the_readme_quotes_the_levers_page():
+    """The README's sentence on the measured levers quotes docs/results/levers/results.json."""
+    import json
+    import statistics
+
+    data = json.loads((REPO / "docs" / "results" / "levers" / "results.json").read_text())
+    prior, mixture = (statistics.mean(r["fid"] for r in data["latent_sampler"][k])
+                      for k in ("N(0, I) prior", "fitted mixture"))
+    text = " ".join(README.split())
+    assert f"lowers `vae_mlp`'s FID from {prior:.3g} to {mixture:.3g}" in text
+    precision = {psi: statistics.mean(r["precision"] for r in runs) for psi, runs in data["truncation"].items()}
+    assert f"precision rises from {precision['1']:.2f} at psi 1 to {precision['0.5']:.2f} at" in text
