@@ -42,11 +42,15 @@ def _abort(context, err: ApiError):
     context.abort(code, str(err))
 
 
-def _entry(repository: ModelRepository, spec) -> ServedVersion:
+def _check_spec(spec) -> None:
     if spec.version_label:
         raise ApiError(400, "version labels are not supported by this server; set model_spec.version")
     if not spec.name:
         raise ApiError(400, "model_spec.name is empty; name the model (see GET /v1/models)")
+
+
+def _entry(repository: ModelRepository, spec) -> ServedVersion:
+    _check_spec(spec)
     repository.refresh()
     return repository.get(spec.name, spec.version.value if spec.HasField("version") else None)
 
@@ -119,11 +123,12 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request, context):  # noqa: N802
         try:
             spec = request.model_spec
-            self.repository.refresh()
-            if spec.version_label:
-                raise ApiError(400, "version labels are not supported by this server; set model_spec.version")
-            entries = [self.repository.get(spec.name, spec.version.value)] if spec.HasField("version") \
-                else self.repository.versions(spec.name)
+            if spec.HasField("version"):
+                entries = [_entry(self.repository, spec)]
+            else:
+                _check_spec(spec)
+                self.repository.refresh()
+                entries = self.repository.versions(spec.name)
         except ApiError as err:
             _abort(context, err)
         reply = get_model_status_pb2.GetModelStatusResponse()
