@@ -283,7 +283,11 @@ def test_a_fitted_sampler_draws_the_codes_mixture_and_survives_saving(mnist_trai
     codes = model.encoder_means(tf.data.Dataset.from_tensor_slices(images.astype(np.float32) / 255).batch(250))
     np.testing.assert_allclose(z.mean(axis=0), codes.mean(axis=0), atol=0.15)  # the codes' mean, not the prior's 0
     assert abs(prior_z.mean()) < 0.05
-    np.testing.assert_array_equal(model.latent_from_seeds(seeds[:5]).numpy(), z[:5])  # a seed still fixes it
+    # A seed still fixes its code: the same batch gives the same bits; a different batch size may
+    # round the mixture's matmul differently in the last place (seen once in CI: 1 ulp).
+    five = model.latent_from_seeds(seeds[:5]).numpy()
+    np.testing.assert_array_equal(model.latent_from_seeds(seeds[:5]).numpy(), five)
+    np.testing.assert_allclose(five, z[:5], rtol=1e-6, atol=1e-6)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert loaded.latent_sampler == {"components": 3}
