@@ -31,7 +31,7 @@ from keras_gen.utils.errors import UserError  # noqa: E402, F401
 # The Python API (keras_gen/api.py, docs/api.md), imported on first use so that `import keras_gen`
 # and `keras-gen --help` stay free of TensorFlow.
 # Not "export": the subpackage of that name.
-_API = ("build", "evaluate", "export_model", "fid", "list_models", "load_export", "load_images")
+_API = ("build", "evaluate", "export_model", "fid", "list_models", "load_export", "load_images", "publish")
 
 
 def __getattr__(name):

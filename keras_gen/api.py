@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build", "evaluate", "export_model", "fid", "list_models", "load_export", "load_images"]
+__all__ = ["build", "evaluate", "export_model", "fid", "list_models", "load_export", "load_images", "publish"]
 
 
 def list_models() -> list[str]:
@@ -73,13 +73,24 @@ def load_images(dataset: str = "mnist", split: str = "train", *, data_dir: str |
 
 
 def export_model(model, root: str | os.PathLike = "saved_models", *, name: str, dataset: str,
-           fmt: str = "saved_model") -> Path:
+                 fmt: str = "saved_model", publish: str = "auto") -> Path:
     """Export ``model`` as the next version of ``<root>/<name>_<dataset>/`` (TF Serving's layout,
     with the signatures ``train.py``'s exports have: sample, generate, latent, and encode/decode for
-    VAEs), or as TFLite/ONNX (``fmt``) under ``<root>/<fmt>/``; return the written directory."""
+    VAEs), or as TFLite/ONNX (``fmt``) under ``<root>/<fmt>/``; return the written directory.
+    ``publish``: serve the new version if it measures at least as well as the served one (auto),
+    always, or never; ``<root>/publishing.json`` records why (see :func:`publish`)."""
     from keras_gen.export.from_run import export_object
 
-    return export_object(model, root, name=name, dataset=dataset, fmt=fmt, out=lambda *a: None)
+    return export_object(model, root, name=name, dataset=dataset, fmt=fmt, publish=publish, out=lambda *a: None)
+
+
+def publish(model_dir: str | os.PathLike, version: int | None = None):
+    """Serve ``version`` (default: the newest) of an exported model, ``<root>/<name>_<dataset>``:
+    rewrites ``<root>/models.config`` and ``publishing.json``. Returns the decision (``.published``,
+    ``.served``, ``.reason``)."""
+    from keras_gen.export.publish import publish as publish_version
+
+    return publish_version(model_dir, version)
 
 
 def fid(a, b, *, num_images: int | None = None, kid: bool = False, prdc: bool = False,

@@ -22,12 +22,15 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 # What may change when a run is resumed; everything else is fixed by the run being continued.
 RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_per_epoch", "export_dir", "export",
                                  "jit_compile", "steps_per_execution", "keep_checkpoints", "verbose", "eval_every",
-                                 "eval_samples", "keep_best", "time_limit"})
+                                 "eval_samples", "keep_best", "time_limit", "publish"})
 # keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
 EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")
 KEEP_BEST = ("fid",)
 # keras_gen.families.augment.POLICIES, without importing TensorFlow
 DIFFAUGMENT_POLICIES = ("translation", "cutout", "color")
+# keras_gen.export.publish: serve the export if it measures at least as well as the served version
+# (auto), always (--publish) or never (--no-publish)
+PUBLISH_MODES = ("auto", "always", "never")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,7 @@ class RunConfig:
     run_dir: str | None = None
     export_dir: str = "saved_models"
     export: bool = True
+    publish: str = "auto"  # PUBLISH_MODES: whether the export is served (keras_gen.export.publish)
     jit_compile: bool = False
     steps_per_execution: int = 1  # train steps per call of the compiled step (Keras' steps_per_execution)
     strategy: str = "default"
@@ -106,6 +110,8 @@ class RunConfig:
         if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) \
                 or not self.learning_rate > 0:
             raise UserError(f"--lr must be positive, got {self.learning_rate!r}")
+        if self.publish not in PUBLISH_MODES:
+            raise UserError(f"publish must be one of {', '.join(PUBLISH_MODES)}, got {self.publish!r}")
         if self.strategy not in STRATEGIES:
             raise UserError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if not isinstance(self.mixed_precision, bool):

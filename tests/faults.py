@@ -102,14 +102,14 @@ def kill_and_resume(args: list[str], run_dir: Path, export_root: Path, *, kills:
 EXPORT_SCRIPT = r"""
 import sys
 from keras_gen.cli import main
-sys.exit(main(["export", sys.argv[1], "--export-dir", sys.argv[2]]))
+sys.exit(main(["export", sys.argv[1], "--export-dir", sys.argv[2], "--publish"]))
 """
 
 
 def concurrent_exports(run_dir: Path, export_root: Path, *, n: int, cwd: Path) -> list[subprocess.CompletedProcess]:
-    """``n`` ``keras-gen export RUN --export-dir ROOT`` processes started at the same moment (they
-    reach the version claim within a fraction of a second of each other, as two trainings of one
-    model finishing together do)."""
+    """``n`` ``keras-gen export RUN --export-dir ROOT --publish`` processes started at the same moment
+    (they reach the version claim within a fraction of a second of each other, as two trainings of
+    one model finishing together do; --publish: each serves its version unmeasured, the last wins)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     procs = [subprocess.Popen([sys.executable, "-c", EXPORT_SCRIPT, str(run_dir), str(export_root)], cwd=cwd,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]

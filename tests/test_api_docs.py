@@ -33,6 +33,8 @@ def test_the_api_page_runs_as_written(tmp_path, default_slot_cache):
     assert "['a', 'b', 'convention', 'fid'] 64 64" in out
     assert (tmp_path / "saved_models" / "my_vae_mnist" / "1" / "saved_model.pb").is_file()
     assert (tmp_path / "saved_models" / "tflite" / "my_vae_mnist" / "1" / "model.tflite").is_file()
+    assert "saved_models/my_vae_mnist/2 1\n" in out and "True 2\n" in out  # exported unpublished, then published
+    assert "versions: 2" in (tmp_path / "saved_models" / "models.config").read_text()
     assert out.rstrip().endswith("(2, 28, 28, 1)")  # the least-squares GAN trained and sampled
 
 

@@ -71,7 +71,8 @@ def test_a_model_without_ema_samples_its_generator():
 
 @pytest.fixture(scope="module")
 def ema_run(tmp_path_factory, tiny_mnist_dir):
-    """mlp_gan_wide with --ema 0.99: one epoch of 3 steps, then --resume to a second; both exported."""
+    """mlp_gan_wide with --ema 0.99: one epoch of 3 steps, then --resume to a second; both exported
+    (the second --publish'ed: served without being measured against the first)."""
     tmp = tmp_path_factory.mktemp("ema")
     run_dir, root = tmp / "run", tmp / "saved_models"
     common = ["--data-dir", str(tiny_mnist_dir), "--steps-per-epoch", "3", "--run-dir", str(run_dir),
@@ -80,7 +81,7 @@ def ema_run(tmp_path_factory, tiny_mnist_dir):
         mp.chdir(tmp)
         assert train_main(["--model", "mlp_gan_wide", "--ema", "0.99", "--epochs", "1", *common]) == 0
         config = json.loads((run_dir / "config.json").read_text())
-        assert train_main(["--resume", "--epochs", "2", *common]) == 0
+        assert train_main(["--resume", "--epochs", "2", "--publish", *common]) == 0
     return {"run_dir": run_dir, "export": root / "mlp_gan_wide_mnist" / "2", "first_config": config}
 
 
@@ -303,13 +304,13 @@ def test_fit_sampler_exports_the_runs_next_version_and_leaves_its_checkpoints(va
 
     run_dir, root = vae_run / "run", vae_run / "saved_models"
     before = (run_dir / "checkpoints" / "latest.json").read_text()
-    assert cli_main(["fit-sampler", str(run_dir), "--components", "3"]) == 0
+    assert cli_main(["fit-sampler", str(run_dir), "--components", "3", "--publish"]) == 0
     printed = capsys.readouterr().out
     assert "under the mixture" in printed and str(root / "vae_mlp_mnist" / "2") in printed
     assert (run_dir / "checkpoints" / "latest.json").read_text() == before  # the run's own state is untouched
     info = json.loads((run_dir / "latent_sampler.json").read_text())
     assert info["components"] == 3 and info["images"] == 1024 and info["epoch"] == 1
-    export = load_export(root / "vae_mlp_mnist")  # the newest version: the sampler's
+    export = load_export(root / "vae_mlp_mnist")  # the published version: the sampler's (--publish)
     assert export.path.name == "2" and export.metadata["latent_sampler"]["components"] == 3
     fitted = load_checkpoint(run_dir / "latent_sampler.keras")
     seeds = np.arange(8)
@@ -318,8 +319,9 @@ def test_fit_sampler_exports_the_runs_next_version_and_leaves_its_checkpoints(va
     assert not np.allclose(export.latent(seeds), plain.latent(seeds))  # drawn from the mixture, not N(0, I)
     np.testing.assert_allclose(export.generate(plain.latent(seeds)), plain.generate(plain.latent(seeds)), atol=1e-6)
     # keras-gen export knows the file's run: model and dataset
-    assert cli_main(["export", str(run_dir / "latent_sampler.keras")]) == 0
+    assert cli_main(["export", str(run_dir / "latent_sampler.keras"), "--no-publish"]) == 0
     assert (root / "vae_mlp_mnist" / "3" / "saved_model.pb").is_file()
+    assert load_export(root / "vae_mlp_mnist").path.name == "2"  # the published version, not the newest
 
 
 def test_fit_sampler_on_a_gan_is_one_line(ema_run, capsys):

@@ -195,7 +195,7 @@ def test_export_loads_in_plain_tensorflow(name, trained, exports):
 def test_exports_are_versioned(trained, tmp_path):
     model, _, _ = trained("vae_mlp_2d")
     first = export_model(model, tmp_path, model_name="vae_mlp_2d", dataset="mnist", steps=2)
-    second = export_model(model, tmp_path, model_name="vae_mlp_2d", dataset="mnist", steps=2)
+    second = export_model(model, tmp_path, model_name="vae_mlp_2d", dataset="mnist", steps=2, publish="always")
     assert (first.name, second.name) == ("1", "2")
     assert sorted(p.name for p in first.parent.iterdir()) == ["1", "2"]  # no temporary leftovers
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "fid": ("keras_gen.cli.fid", "main"),
     "fid-weights": ("keras_gen.cli.fid_weights", "main"),
     "fit-sampler": ("keras_gen.cli.fit_sampler", "main"),
+    "publish": ("keras_gen.cli.publish", "main"),
     "serve": ("keras_gen.cli.serve", "main"),
     "explore": ("keras_gen.cli.explore", "main"),
 }

@@ -56,6 +56,17 @@ def add_checkpoint_argument(p: argparse.ArgumentParser) -> None:
     """``--checkpoint``: which checkpoint of a run directory a command reads (exports have one)."""
     p.add_argument("--checkpoint", default="latest", help="run directories: latest (default), best or an epoch")
 
+
+def add_publish_arguments(p: argparse.ArgumentParser) -> None:
+    """``--publish`` / ``--no-publish``: whether an export is served (default: if it measures at
+    least as well as the served version; keras_gen.export.publish)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--publish", dest="publish", action="store_const", const="always",
+                       help="serve the export without measuring it against the served version")
+    group.add_argument("--no-publish", dest="publish", action="store_const", const="never",
+                       help="export without serving it (models.config keeps the served version)")
+
+
 @contextlib.contextmanager
 def running(prog: str):
     """The body of a command, once its arguments are parsed: TensorFlow is imported with its native

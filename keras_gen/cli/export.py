@@ -3,7 +3,7 @@ model trained in Python (SavedModel, TFLite, ONNX)."""
 
 from __future__ import annotations
 
-from keras_gen.cli.args import OneLineParser, running
+from keras_gen.cli.args import OneLineParser, add_publish_arguments, running
 from keras_gen.export import FORMATS
 
 
@@ -18,7 +18,9 @@ def main(argv=None, prog: str = "keras-gen export") -> int:
                                         ".keras file); TFLite and ONNX go to <root>/tflite/ and <root>/onnx/")
     p.add_argument("--name", help=".keras files: the model's name in <name>_<dataset> (default: the file's name)")
     p.add_argument("--dataset", help=".keras files: the dataset the model learned (a run's checkpoint knows it)")
+    add_publish_arguments(p)
     args = p.parse_args(argv)
+    publish = args.publish or "auto"
     if args.source.endswith(".keras"):
         if args.checkpoint:
             p.error(f"--checkpoint picks one of a run's checkpoints; {args.source} is one already: drop --checkpoint")
@@ -29,7 +31,8 @@ def main(argv=None, prog: str = "keras-gen export") -> int:
 
         if args.source.endswith(".keras"):
             export_keras_file(args.source, name=args.name, dataset=args.dataset, fmt=args.fmt,
-                              export_dir=args.export_dir)
+                              export_dir=args.export_dir, publish=publish)
         else:
-            export_run(args.source, fmt=args.fmt, export_dir=args.export_dir, checkpoint=args.checkpoint or "latest")
+            export_run(args.source, fmt=args.fmt, export_dir=args.export_dir, checkpoint=args.checkpoint or "latest",
+                       publish=publish)
     return 0

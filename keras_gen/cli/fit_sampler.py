@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_gen.cli.args import OneLineParser, positive_int, running
+from keras_gen.cli.args import OneLineParser, add_publish_arguments, positive_int, running
 
 
 def main(argv=None, prog: str = "keras-gen fit-sampler") -> int:
@@ -14,10 +14,11 @@ def main(argv=None, prog: str = "keras-gen fit-sampler") -> int:
     p.add_argument("--export-dir", help="export root (default: the run's, usually saved_models)")
     p.add_argument("--no-export", dest="export", action="store_false",
                    help="only write <run>/latent_sampler.keras (keras-gen export takes it later)")
+    add_publish_arguments(p)
     args = p.parse_args(argv)
     with running(prog):
         from keras_gen.training.latent_sampler import fit_run_sampler
 
         fit_run_sampler(args.run_dir, components=args.components, checkpoint=args.checkpoint, export=args.export,
-                        export_dir=args.export_dir)
+                        export_dir=args.export_dir, publish=args.publish or "auto")
     return 0

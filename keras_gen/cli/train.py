@@ -9,6 +9,7 @@ from pathlib import Path
 
 from keras_gen.cli.args import (
     OneLineParser,
+    add_publish_arguments,
     model_option,
     positive_float,
     positive_int,
@@ -45,6 +46,7 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
                         help="skip the SavedModel export")
     export.add_argument("--export", dest="export", action="store_const", const=True,
                         help="export at the end (the default; with --resume, turns a --no-export run's export on)")
+    add_publish_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue --run-dir (or the newest run of --model)")
     p.add_argument("--strategy", choices=STRATEGIES,
                    help="tf.distribute strategy: mirrored = all local GPUs, multiworker = TF_CONFIG")

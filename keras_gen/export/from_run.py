@@ -12,14 +12,17 @@ from pathlib import Path
 from keras_gen.config import RunConfig
 from keras_gen.export import FORMATS
 from keras_gen.export.convert import export_onnx, export_tflite
-from keras_gen.export.saved_model import METADATA_FILE, MODELS_CONFIG, export_model
+from keras_gen.export.publish import MODELS_CONFIG
+from keras_gen.export.saved_model import METADATA_FILE, export_model, export_name
 from keras_gen.rundir.checkpoints import find_checkpoint, load_checkpoint
 from keras_gen.utils.errors import UserError
 
 
-def export_checkpoint(run_dir: Path, config: RunConfig, *, which: str = "latest", export_dir=None, model=None) -> Path:
+def export_checkpoint(run_dir: Path, config: RunConfig, *, which: str = "latest", export_dir=None, model=None,
+                      publish: str | None = None, log=lambda line: None) -> Path:
     """Export checkpoint ``which`` (latest, best or an epoch) of ``run_dir`` as the next SavedModel
-    version; ``model`` is that checkpoint already in memory (skips loading it)."""
+    version and decide whether it is served (``publish``, default the run's ``--publish`` setting);
+    ``model`` is that checkpoint already in memory (skips loading it)."""
     checkpoint = find_checkpoint(run_dir, which)
     if model is None:
         model = load_checkpoint(checkpoint["path"])
@@ -32,11 +35,24 @@ def export_checkpoint(run_dir: Path, config: RunConfig, *, which: str = "latest"
         extra["monitor_value"] = checkpoint["logs"][checkpoint["monitor"]]
     return export_model(model, export_dir if export_dir is not None else config.export_dir,
                         model_name=config.model, dataset=config.dataset, steps=model.steps_trained,
-                        extra_metadata=extra)
+                        extra_metadata=extra, name=export_name(config.model, dataset_label(config)),
+                        publish=publish or config.publish, log=log)
+
+
+def dataset_label(config: RunConfig) -> str:
+    """The dataset part of a run's export name: the dataset, and what else picks its images (a
+    folder's name, Char74K's subset, the CelebA attribute), so a run on other data never becomes a
+    new version of a model trained on the usual one: ``folder-faces``, ``char74k-hnd``."""
+    parts = [config.dataset]
+    if config.dataset == "folder" and config.data_dir:
+        parts.append(Path(config.data_dir).resolve().name)
+    parts += [v for v in (config.subset, config.attribute) if v]
+    label = "-".join(parts)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
 
 
 def export_run(run_dir: str | os.PathLike, *, fmt: str = "saved_model", export_dir: str | os.PathLike | None = None,
-               checkpoint: str = "latest", out=print) -> Path:
+               checkpoint: str = "latest", publish: str = "auto", out=print) -> Path:
     """Re-export a run from its checkpoint ``checkpoint`` (latest, best or an epoch) as ``fmt`` (one
     of :data:`FORMATS`) under ``export_dir`` (default: the run's export directory); return the
     written directory."""
@@ -48,12 +64,14 @@ def export_run(run_dir: str | os.PathLike, *, fmt: str = "saved_model", export_d
     record = find_checkpoint(run_dir, checkpoint)
     config = RunConfig.load(run_dir / "config.json")
     root = Path(export_dir if export_dir is not None else config.export_dir)
-    return _write(fmt, root, lambda to: export_checkpoint(run_dir, config, which=checkpoint, export_dir=to),
+    return _write(fmt, root, lambda to, log: export_checkpoint(run_dir, config, which=checkpoint, export_dir=to,
+                                                               publish=publish, log=log),
                   source=record["path"], out=out)
 
 
 def export_keras_file(path: str | os.PathLike, *, name: str | None = None, dataset: str | None = None,
-                      fmt: str = "saved_model", export_dir: str | os.PathLike | None = None, out=print) -> Path:
+                      fmt: str = "saved_model", export_dir: str | os.PathLike | None = None, publish: str = "auto",
+                      out=print) -> Path:
     """Export a keras_gen model saved as a ``.keras`` file (``model.save`` in Python, or a file of a
     run's ``checkpoints/``) as ``<export_dir>/<name>_<dataset>/<version>`` (default root
     ``saved_models``), with the signatures ``train.py``'s exports have. A run's checkpoint file
@@ -82,23 +100,25 @@ def export_keras_file(path: str | os.PathLike, *, name: str | None = None, datas
     extra = {"source_file": str(path.resolve()), **({"run_dir": str(run_dir)} if config else {})}
     root = Path(export_dir if export_dir is not None else (config.export_dir if config else "saved_models"))
     return export_object(model, root, name=name, dataset=dataset, fmt=fmt, extra_metadata=extra, source=str(path),
-                         what=str(path), out=out)
+                         what=str(path), publish=publish, out=out)
 
 
 def export_object(model, root: str | os.PathLike = "saved_models", *, name: str, dataset: str,
                   fmt: str = "saved_model", extra_metadata: dict | None = None, source: str | None = None,
-                  what: str = "the model", out=print) -> Path:
+                  what: str = "the model", publish: str = "auto", label: str | None = None, out=print) -> Path:
     """Export a keras_gen model object as ``<root>/<name>_<dataset>/<version>`` (or its TFLite or
-    ONNX conversion under ``<root>/<fmt>/``); return the written directory."""
+    ONNX conversion under ``<root>/<fmt>/``; ``label`` replaces the dataset in the name, see
+    :func:`dataset_label`); return the written directory."""
     from keras_gen.families import GenerativeModel
 
     _check_format(fmt)
     if not isinstance(model, GenerativeModel):
         raise UserError(f"{what} is a {type(model).__name__}, not a keras_gen model (a GAN, WGAN, ACGAN or VAE "
                         "family model); export it with keras' own model.export")
-    check_export_name(name, dataset)
-    return _write(fmt, Path(root), lambda to: export_model(model, to, model_name=name, dataset=dataset,
-                                                           steps=model.steps_trained, extra_metadata=extra_metadata),
+    check_export_name(name, label or dataset)
+    return _write(fmt, Path(root), lambda to, log: export_model(
+        model, to, model_name=name, dataset=dataset, steps=model.steps_trained, extra_metadata=extra_metadata,
+        name=export_name(name, label or dataset), publish=publish, log=log),
                   source=source or type(model).__name__, out=out)
 
 
@@ -115,16 +135,16 @@ def _check_format(fmt: str) -> None:
 
 
 def _write(fmt: str, root: Path, write_saved_model, *, source: str, out=print) -> Path:
-    """``write_saved_model(root)`` for a SavedModel; for TFLite and ONNX, a SavedModel in a
+    """``write_saved_model(root, log)`` for a SavedModel; for TFLite and ONNX, a SavedModel in a
     temporary directory of ``root``, converted under ``root/<fmt>/``."""
     if fmt == "saved_model":
-        path = write_saved_model(root)
+        path = write_saved_model(root, out)
         out(f"SavedModel:  {path}")
         out(f"TF Serving:  {root / MODELS_CONFIG}")
         return path
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=root) as tmp:
-        saved = write_saved_model(tmp)
+        saved = write_saved_model(tmp, lambda line: None)  # a scratch root: its publishing is moot
         path = (export_tflite if fmt == "tflite" else export_onnx)(saved, root, source=source)
     info = json.loads((path / METADATA_FILE).read_text())
     out(f"{'TFLite:' if fmt == 'tflite' else 'ONNX:':12s} {path}")

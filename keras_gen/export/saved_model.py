@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
@@ -42,20 +43,18 @@ import tensorflow as tf
 
 from keras_gen import __version__
 from keras_gen.datasets.pipeline import VALUE_RANGES
+from keras_gen.export.publish import check_mode, claim_model, decide, write_models_config
 from keras_gen.utils import seeded
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import (
-    file_lock,
     is_disk_full,
     new_version_dir,
     numbered_versions,
     readable_by_all,
-    write_text,
 )
 
 METADATA_FILE = "keras_gen.json"
 WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving reads <version>/assets.extra/<this>
-MODELS_CONFIG = "models.config"
 WARMUP_BATCH_SIZES = (1, 16)  # cuDNN picks algorithms per shape: warm the single request and a batch
 # Ops that only load or save variables: they run once on the host, never in a request.
 _HOST_ONLY_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints", "ShardedFilename", "StringJoin",
@@ -182,13 +181,20 @@ def _signature_names(model):
 
 
 def export_model(model, root: str | os.PathLike, *, model_name: str, dataset: str, steps: int,
-                 extra_metadata: dict | None = None) -> Path:
+                 extra_metadata: dict | None = None, name: str | None = None, publish: str = "auto",
+                 log: Callable[[str], None] = lambda line: None) -> Path:
     """Write the next version of ``<root>/<model>_<dataset>/`` atomically, with TF Serving warm-up
-    requests and after the portability check; rewrite ``<root>/models.config``; return its path."""
-    model_dir = Path(root) / export_name(model_name, dataset)
+    requests and after the portability check; decide whether it is served (``publish``: auto,
+    always or never, see :mod:`keras_gen.export.publish`; the decision's line goes to ``log``);
+    rewrite ``<root>/models.config``; return the version's path. ``name`` replaces the directory's
+    name ``<model>_<dataset>``."""
+    check_mode(publish)
+    model_dir = Path(root) / (name or export_name(model_name, dataset))
     check_finite(model, what=f"model {model_name}")
     archive = build_archive(model)
     try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        claim_model(Path(root), model_dir.name)
         with new_version_dir(model_dir) as (tmp, published):
             archive.write_out(str(tmp), verbose=False)
             (tmp / "assets").mkdir(exist_ok=True)
@@ -201,12 +207,13 @@ def export_model(model, root: str | os.PathLike, *, model_name: str, dataset: st
                                 f"{'; '.join(problems[:3])}; remove tf.device scopes and non-float32 dtypes "
                                 "from its code")
             readable_by_all(tmp)
-        write_models_config(root)
+        write_models_config(root)  # the new version is on disk, not served yet
     except (OSError, tf.errors.OpError) as err:  # TensorFlow's own file system reports tf.errors
         if is_disk_full(err):
             raise UserError(no_space_message(model_dir, needed=export_size_estimate(model),
                                              fix="free space or pass --export-dir on another disk")) from None
         raise
+    log(decide(published[0], publish, log=log).line())
     return published[0]
 
 
@@ -301,40 +308,6 @@ def write_warmup_requests(export_path: str | os.PathLike, *, model_name: str) ->
 
 def _is_export_version(path: Path) -> bool:
     return path.is_dir() and re.fullmatch(r"\d+", path.name) is not None and (path / "saved_model.pb").is_file()
-
-
-def model_dirs(root: str | os.PathLike) -> list[Path]:
-    """Every ``<root>/<name>/`` that holds at least one numbered SavedModel version."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and any(_is_export_version(v) for v in p.iterdir()))
-
-
-def models_config_text(root: str | os.PathLike) -> str:
-    """A ``model_config_list`` text proto serving every model under ``root`` (absolute base paths)."""
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    config = model_server_config_pb2.ModelServerConfig()
-    for model_dir in model_dirs(root):
-        entry = config.model_config_list.config.add()
-        entry.name = model_dir.name
-        entry.base_path = str(model_dir.resolve())
-        entry.model_platform = "tensorflow"
-    return text_format.MessageToString(config)
-
-
-def write_models_config(root: str | os.PathLike) -> Path:
-    """Rewrite ``<root>/models.config`` (atomically, under a lock, from what is on disk then) so it
-    lists every export under ``root``: concurrent exports never drop each other's entries."""
-    path = Path(root) / MODELS_CONFIG
-    header = ("# Written by keras_gen on every export; lists every model under this directory.\n"
-              f"# tensorflow_model_server --model_config_file={Path(root).resolve() / MODELS_CONFIG}\n")
-    with file_lock(Path(root) / ".models.config.lock"):
-        write_text(path, header + models_config_text(root))
-        readable_by_all(path)
-    return path
 
 
 def _called_functions(node) -> list[str]:

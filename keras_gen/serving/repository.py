@@ -1,6 +1,8 @@
 """The exports a server serves: found by scanning an export root (TF Serving's layout
 ``<name>/<version>/saved_model.pb``; a model or version directory can be given instead), rescanned
-on every request, each version loaded with ``tf.saved_model.load`` on first use and kept.
+on every request, each version loaded with ``tf.saved_model.load`` on first use and kept. Of a
+model's versions, the one its root publishes is served (as TF Serving serves the ``models.config``
+keras_gen writes); a version directory given by path is served as it is.
 
 Imports nothing from keras_gen but :mod:`keras_gen.serving` and :mod:`keras_gen.utils`.
 """
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 from keras_gen.serving import DEFAULT_MAX_BATCH, METADATA_FILE
+from keras_gen.serving.published import UNKNOWN, read_publishing, served_version
 from keras_gen.utils.errors import UserError
 
 _VERSION_DIR = re.compile(r"\d+")
@@ -129,6 +132,21 @@ class ServedVersion:
         return self.signature_defs
 
 
+def _published(root: Path, models: dict[str, dict[int, Path]]) -> dict[str, dict[int, Path]]:
+    """The versions TF Serving would serve with the ``models.config`` keras_gen writes for
+    ``root``: the published one (:mod:`keras_gen.serving.published`), none for a model that was
+    exported unpublished, the newest for one keras_gen never published (TF Serving's default)."""
+    state = read_publishing(root)
+    out = {}
+    for name, versions in models.items():
+        served = served_version(root, name, state)
+        if served is UNKNOWN:
+            out[name] = {max(versions): versions[max(versions)]} if versions else {}
+        else:
+            out[name] = {served: versions[served]} if served in versions else {}
+    return out
+
+
 class ModelRepository:
     """The models under ``sources`` (export roots, model directories or version directories),
     rescanned by :meth:`refresh`; versions are loaded with ``tf.saved_model.load`` on first use."""
@@ -158,16 +176,16 @@ class ModelRepository:
 
         for source in self.sources:
             kind = source_kind(source)
-            if kind == "version":
+            if kind == "version":  # named explicitly: served whatever is published
                 numbered = _VERSION_DIR.fullmatch(source.name)
                 add(source.parent.name if numbered else source.name, {int(source.name) if numbered else 1: source})
             elif kind == "model":
-                add(source.name, _version_dirs(source))
+                add(source.name, _published(source.parent, {source.name: _version_dirs(source)})[source.name])
             else:
-                for child in _children(source):
-                    versions = _version_dirs(child)
+                models = {child.name: _version_dirs(child) for child in _children(source)}
+                for name, versions in _published(source, models).items():
                     if versions:
-                        add(child.name, versions)
+                        add(name, versions)
         return found
 
     def refresh(self) -> None:
@@ -206,7 +224,8 @@ class ModelRepository:
             if entry.version == version:
                 return entry
         have = ", ".join(str(v.version) for v in versions)
-        raise ApiError(404, f"model {name!r} has no version {version} (it has {have})")
+        raise ApiError(404, f"model {name!r} has no version {version} served (it serves {have}; keras-gen publish "
+                            "picks the served version of an export root)")
 
     # -- loading
     def load(self, entry: ServedVersion):

@@ -31,7 +31,8 @@ def _is_version(path: Path) -> bool:
 
 def resolve_export_path(path: str | os.PathLike) -> Path:
     """An export version directory: ``path`` itself (a ``.tflite``/``.onnx`` file: its directory), or
-    the newest numbered version under it."""
+    the version under it that its export root publishes (:mod:`keras_gen.serving.published`), else
+    its newest numbered version."""
     path = Path(path)
     if path.is_file() and path.suffix in (".tflite", ".onnx"):
         path = path.parent
@@ -40,7 +41,10 @@ def resolve_export_path(path: str | os.PathLike) -> Path:
     versions = sorted((int(p.name), p) for p in path.iterdir()
                       if p.is_dir() and re.fullmatch(r"\d+", p.name) and _is_version(p)) if path.is_dir() else []
     if versions:
-        return versions[-1][1]
+        from keras_gen.serving.published import served_version
+
+        served = served_version(path.parent, path.name)
+        return dict(versions).get(served, versions[-1][1]) if isinstance(served, int) else versions[-1][1]
     raise UserError(f"{path} is not an export (no saved_model.pb, model.tflite or .onnx files in it or in a numbered "
                     "version under it); pass saved_models/<model>_<dataset>[/<version>]")
 
@@ -346,7 +350,7 @@ class OnnxExport(LoadedExport):
 
 def load_export(path: str | os.PathLike) -> LoadedExport:
     """Load ``path``: an export version (a SavedModel, or a TFLite/ONNX conversion's directory or
-    file), or a model directory (its newest version)."""
+    file), or a model directory (its published version, else its newest)."""
     path = resolve_export_path(path)
     if (path / "saved_model.pb").is_file():
         return SavedModelExport(path)

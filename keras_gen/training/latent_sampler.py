@@ -14,7 +14,7 @@ from pathlib import Path
 
 from keras_gen.config import RunConfig
 from keras_gen.datasets import build_train_set, find_source
-from keras_gen.export.from_run import export_object
+from keras_gen.export.from_run import dataset_label, export_object
 from keras_gen.rundir.checkpoints import find_checkpoint, load_checkpoint
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import atomic_path, write_json
@@ -24,10 +24,12 @@ SAMPLER_INFO = "latent_sampler.json"
 
 
 def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint: str = "latest",
-                    export: bool = True, export_dir: str | os.PathLike | None = None, out=print) -> dict:
+                    export: bool = True, export_dir: str | os.PathLike | None = None, publish: str = "auto",
+                    out=print) -> dict:
     """Fit the sampler of ``run_dir``'s checkpoint ``checkpoint`` on the run's training images;
     write ``latent_sampler.keras`` and ``latent_sampler.json`` in the run, and export it (the run's
-    export root unless ``export_dir``). Returns the fit's figures (and ``export``: where)."""
+    export root unless ``export_dir``; served by ``publish``, see keras_gen.export.publish).
+    Returns the fit's figures (and ``export``: where)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.json); pass a VAE run train.py wrote")
@@ -57,8 +59,9 @@ def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpo
     if export:
         root = Path(export_dir if export_dir is not None else config.export_dir)
         info["export"] = str(export_object(model, root, name=config.model, dataset=config.dataset,
-                                           extra_metadata={"latent_sampler": info}, source=str(run_dir / SAMPLER_FILE),
-                                           what=str(run_dir / SAMPLER_FILE), out=out))
+                                           label=dataset_label(config), extra_metadata={"latent_sampler": info},
+                                           source=str(run_dir / SAMPLER_FILE), what=str(run_dir / SAMPLER_FILE),
+                                           publish=publish, out=out))
     write_json(run_dir / SAMPLER_INFO, info)
     out(f"sampler: {run_dir / SAMPLER_FILE}")
     return info

@@ -272,7 +272,8 @@ def export_result(run_dir: Path, config: RunConfig, model, *, out=print) -> Path
     export_path = None
     if config.export:
         which = "best" if config.keep_best else "latest"
-        export_path = export_checkpoint(run_dir, config, which=which, model=distributed.model_to_export(model, config))
+        export_path = export_checkpoint(run_dir, config, which=which, model=distributed.model_to_export(model, config),
+                                        log=out)
         steps = read_metadata(export_path)["steps_trained"]
         write_json(run_dir / "checkpoints" / EXPORTED, {"path": str(export_path), "steps": steps, "checkpoint": which})
     out(f"samples:     {(run_dir / 'samples' / 'latest.png').resolve()}")
