@@ -118,7 +118,7 @@ class ExplorerApp:
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, args = adapter.match()
-        except Exception:  # not one of ours: the REST API's (it answers 404 / 405 itself)
+        except Exception:  # not one of ours: the REST API answers it (400 for a URL none of its forms takes)
             if self.serving_url and request.path.startswith("/v1/models/"):
                 return self.forward(request)
             return self.rest.handle(request)

@@ -18,9 +18,11 @@ that keras_gen exports need, with TF Serving's request and reply shapes:
 
 Errors are ``{"error": "..."}`` with 400 for a bad request (malformed JSON, an unknown signature, a
 missing or unknown input, a wrong shape or dtype, NaN or infinity, a seed outside int32, a label
-outside the model's classes, a batch over the cap, an encoding other than gzip), 404 for an unknown
-model or version, 405 for a wrong method, 413 for a body over ``max_body_bytes`` (after gzip's
-decompression); the server keeps serving after any of them. As in TF Serving, ``"signature_name":
+outside the model's classes, a batch over the cap, an encoding other than gzip, ``true`` where a
+number belongs, a URL or method none of the API's forms takes, a version label), 404 for an
+unknown model or version, 413 for a body over ``max_body_bytes`` (after gzip's decompression): the
+codes TF Serving gives (its ``http_rest_api_handler_test.cc``, ported in tests/test_rest_server.py);
+the server keeps serving after any of them. As in TF Serving, ``"signature_name":
 ""`` is ``serving_default`` and a whole float is written with its ``.0``.
 
 Exports are found by scanning: a root holds ``<name>/<version>/saved_model.pb`` (TF Serving's
@@ -83,10 +85,32 @@ def _shape_text(shape) -> str:
                            for i, d in enumerate(shape)) + "]"
 
 
+def check_version(version: int | None) -> None:
+    """A version number TF Serving can hold (int64); else its 400."""
+    if version is not None and version > 2**63 - 1:
+        raise ApiError(400, f"Failed to convert version: {version} (versions are 64-bit integers)")
+
+
+def holds_boolean(value) -> bool:
+    """Whether a JSON value holds ``true``/``false`` anywhere: TF Serving reads them only into bool
+    tensors, while numpy would read ``[true, 1]`` as the integers ``[1, 1]``."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            return True
+        if isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def to_input_array(value, spec, *, name: str, signature: str) -> np.ndarray:
     """A JSON value as the numpy array ``spec`` (a TensorSpec) takes; ApiError 400 otherwise."""
     dtype = spec.dtype.name
     want = f"{dtype} {_shape_text(spec.shape.as_list())}"
+    if dtype != "bool" and holds_boolean(value):
+        raise ApiError(400, f"input {name!r} of signature {signature!r} holds booleans, not of expected type: "
+                            f"{dtype}; it takes {want}")
     try:
         array = np.array(value)
     except (ValueError, OverflowError, TypeError):
@@ -357,12 +381,15 @@ class RestApp:
             return getattr(self, f"on_{endpoint}")(request, **args)
         except ApiError as err:
             return error_response(err.status, str(err))
-        except MethodNotAllowed as err:
-            return error_response(405, f"{request.method} is not allowed on {request.path}; use "
+        except MethodNotAllowed as err:  # TF Serving: any request its URL patterns do not match is malformed (400)
+            return error_response(400, f"Malformed request: {request.method} {request.path}; use "
                                        f"{', '.join(sorted(set(err.valid_methods or []) - {'HEAD', 'OPTIONS'}))}")
         except NotFound:
-            return error_response(404, f"no such endpoint: {request.path}; see GET /v1/models/<name>, "
-                                       "GET .../metadata, POST /v1/models/<name>:predict")
+            if request.method == "GET" and request.path.rstrip("/") == "/v1/models":
+                return error_response(400, "Missing model name in request; GET /v1/models/<name>")
+            return error_response(400, f"Malformed request: {request.method} {request.path}; see GET "
+                                       "/v1/models/<name>[/versions/<n>][/metadata], POST "
+                                       "/v1/models/<name>[/versions/<n>]:predict")
         except RequestEntityTooLarge:
             return error_response(413, f"request body over {self.max_body_bytes} bytes; send smaller batches")
         except HTTPException as err:
@@ -372,11 +399,13 @@ class RestApp:
             return error_response(500, f"internal error: {type(err).__name__}: {err}")
 
     def _entry(self, name: str, version: int | None) -> ServedVersion:
+        check_version(version)
         self.repository.refresh()
         return self.repository.get(name, version)
 
     # -- endpoints
     def on_status(self, request, name, version=None):
+        check_version(version)
         self.repository.refresh()
         entries = [self.repository.get(name, version)] if version is not None else self.repository.versions(name)
         statuses = []
@@ -427,14 +456,24 @@ class RestApp:
         return out
 
     def on_other_verb(self, request, name, verb, version=None):
+        if verb not in ("classify", "regress"):
+            raise ApiError(400, f"Malformed request: POST {request.path}; the verbs are :predict, :classify and "
+                                ":regress")
         self._entry(name, version)
-        if verb in ("classify", "regress"):
-            raise ApiError(400, f":{verb} needs a classify or regress signature; keras_gen exports have "
-                                "predict signatures only: use :predict")
-        raise ApiError(404, f"unknown verb :{verb}; use :predict")
+        raise ApiError(400, f":{verb} needs a classify or regress signature; keras_gen exports have "
+                            "predict signatures only: use :predict")
 
     def on_labels(self, request, name, rest):
-        raise ApiError(404, "version labels are not supported by this server; use /versions/<number>")
+        """``.../labels/<label>[/metadata | :predict | :classify | :regress]``: TF Serving's forms; no
+        label is assigned (keras_gen's models.config pins one version and names no label)."""
+        form = re.fullmatch(r"([^/:]+)(/metadata|:predict|:classify|:regress)?", rest)
+        method = "POST" if form and form.group(2) and form.group(2).startswith(":") else "GET"
+        if form is None or request.method != method:
+            raise ApiError(400, f"Malformed request: {request.method} {request.path}")
+        self.repository.refresh()
+        self.repository.versions(name)  # an unknown model: 404 first
+        raise ApiError(400, f"Unrecognized servable version label: {form.group(1)} (no labels are assigned here; "
+                            "use /versions/<number>)")
 
     def on_listing(self, request):
         self.repository.refresh()
