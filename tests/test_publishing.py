@@ -130,3 +130,17 @@ def test_train_cli_no_publish_and_a_folders_own_export_name(tmp_path, mnist_trai
     assert dataset_label(resolve_config("vae_mlp_2d")) == "mnist"  # the usual data keeps the usual name
     bad = run(["-m", "keras_gen", "publish", root / "vae_mlp_2d_folder-my_faces", "--version", "5"])
     assert_one_line_error(bad, "has no version 5 (it has 1)", "--version")
+
+
+def test_an_export_that_cannot_be_measured_here_is_not_served(models, tmp_path):
+    """Fail closed: a second version that cannot be measured here (a dataset this machine lacks:
+    CIFAR-10, which this 28x28x1 model could not be measured on anyway) stays unserved, and the
+    decision says how to publish it by hand."""
+    good, _ = models
+    root = tmp_path / "saved_models"
+    keras_gen.export_model(good, root, name="vae", dataset="cifar10")  # the first: published unmeasured
+    keras_gen.export_model(good, root, name="vae", dataset="cifar10")
+    assert served_config(root) == {"vae_cifar10": [1]}
+    decision = json.loads((root / "publishing.json").read_text())["models"]["vae_cifar10"]["log"][-1]
+    assert decision["decision"] == "not published" and "could not be measured against version 1" in \
+        decision["reason"] and "keras-gen publish" in decision["reason"], decision

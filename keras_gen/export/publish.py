@@ -151,9 +151,10 @@ def decide(export_path: str | os.PathLike, mode: str = "auto", *, log: Callable[
         # The served version against the same test images (the new export's data, if it moved).
         old = _recorded(root, name, served, new) or \
             measure(served_path, data_dir=new["data_dir"], log=log)
-    except UserError as err:
+    except Exception as err:  # fail closed: the export stays on disk, the served version stays served
+        why = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {str(err).strip()[:200]}"
         return _settle(root, name, version, False, served,
-                       f"it could not be measured against version {served} ({err}); publish it with "
+                       f"it could not be measured against version {served} ({why}); publish it with "
                        f"keras-gen publish {path.parent} --version {version}", figures=None)
     verdict = new["fid"] <= old["fid"]
     reason = (f"{new['extractor']} FID {new['fid']:.2f} on {new['samples']:,} samples "
