@@ -262,6 +262,69 @@ def test_drawing_a_digit_encodes_it_onto_the_map(browser, explorer):
     assert drawn and len(drawn["mean"]) == 2
     assert js(browser, "return kgExplorer.state.map.marker") == pytest.approx(drawn["mean"])
     assert after["z"] == pytest.approx(drawn["mean"], abs=1e-6)  # the image is the decoded mean
+    # Drawn off-centre and small, the model still gets an MNIST digit: the ink's box scaled into
+    # 20x20 (a "1": 20 rows tall) and moved so its centre of mass is the frame's centre.
+    js(browser, "document.getElementById('draw-clear').click()")
+    before = main_state(browser)
+    ActionChains(browser).move_to_element_with_offset(pad, -70, -70).click_and_hold().move_by_offset(4, 30) \
+        .release().perform()  # short, in the top-left corner
+    wait_new_render(browser, before)
+    image = np.asarray(js(browser, "return kgExplorer.state.drawn.input")).reshape(28, 28)
+    rows = np.flatnonzero(image.max(axis=1) > 0.1)
+    assert 18 <= rows[-1] - rows[0] + 1 <= 22, rows
+    ys, xs = np.mgrid[0:28, 0:28] + 0.5
+    assert abs((image * ys).sum() / image.sum() - 14) <= 0.5 and abs((image * xs).sum() / image.sum() - 14) <= 0.5
+
+
+def test_picking_walk_ends_says_what_happened(browser, explorer):
+    """Pick B: a click on no point says so and keeps the pick going; a click on a point takes it
+    and the status says which, and what to do next."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_model(browser, explorer, "vae_mlp_2d_mnist")
+    canvas = browser.find_element("id", "map")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    size = js(browser, "const c = arguments[0]; return [c.clientWidth, c.clientHeight]", canvas)
+    browser.find_element("id", "pick-b").click()
+    empty = js(browser, """const M = kgExplorer.state.map, c = document.getElementById('map');
+        for (let y = 5; y < c.height; y += 10) for (let x = 5; x < c.width; x += 10) {
+          const far = (m) => { const [px, py] = kgExplorer.latentToMap(m); return Math.hypot(px - x, py - y) > 40; };
+          if (M.means.every(far)) return [x, y];
+        }
+        return null;""")
+    assert empty, "no empty spot on the map"
+    ActionChains(browser).move_to_element_with_offset(canvas, int(empty[0] - size[0] / 2),
+                                                      int(empty[1] - size[1] / 2)).click().perform()
+    status = js(browser, "return document.getElementById('status').textContent")
+    assert "no test image within 25 pixels" in status and "for B" in status, status
+    assert "active" in browser.find_element("id", "pick-b").get_attribute("class")  # still picking
+    x, y = js(browser, "return kgExplorer.latentToMap(kgExplorer.state.map.means[7])")
+    ActionChains(browser).move_to_element_with_offset(canvas, int(round(x - size[0] / 2)),
+                                                      int(round(y - size[1] / 2))).click().perform()
+    b = js(browser, "return kgExplorer.state.walk.b")
+    status = js(browser, "return document.getElementById('status').textContent")
+    assert f"B is test image #{b}" in status and "with Walk" in status, status
+    assert "active" not in browser.find_element("id", "pick-b").get_attribute("class")
+
+
+def test_a_class_change_redraws_the_strips_for_that_class(browser, explorer, plain):
+    """cgan: the interpolation strip drawn for class 0 is drawn again for class 7 (it stayed class 0)."""
+    import tensorflow as tf
+
+    open_model(browser, explorer, "cgan_mnist")
+    js(browser, "document.getElementById('interp-steps').value = 4")
+    browser.find_element("id", "interp").click()
+    wait_for(browser, lambda: js(browser, "return kgExplorer.state.interp && kgExplorer.state.interp.steps") == 4,
+             "the interpolation")
+    wait_idle(browser)
+    assert js(browser, "return kgExplorer.state.interp.label") == 0
+    js(browser, "const c = document.getElementById('class'); c.value = '7'; c.dispatchEvent(new Event('change'))")
+    wait_for(browser, lambda: js(browser, "return kgExplorer.state.interp.label") == 7, "the strip for class 7")
+    wait_idle(browser)
+    path = np.asarray(js(browser, "return kgExplorer.state.interp.path"), np.float32)
+    images = np.asarray(js(browser, "return kgExplorer.state.interp.images.map(im => Array.from(im))"))
+    want = plain["cgan_mnist"].signatures["generate"](z=tf.constant(path), label=tf.constant([7] * 4))
+    np.testing.assert_allclose(images, want["images"].numpy().reshape(4, -1), atol=1e-5)
 
 
 def test_interpolation_plays_and_exports_a_gif(browser, explorer, plain):

@@ -724,6 +724,8 @@ def test_the_explorer_serves_a_fixed_test_sample(root):
     assert reply.status_code == 200
     sample = reply.get_json()
     assert sample["shape"] == [5, 28, 28, 1] and sample["split"] == "test" and len(sample["labels"]) == 5
+    assert sample["source_name"] == sample["source"]  # the test set lies outside the working directory
+
     import base64
 
     from keras_gen.datasets.idx import load_idx_arrays
@@ -734,6 +736,16 @@ def test_the_explorer_serves_a_fixed_test_sample(root):
     assert sample["labels"] == labels[:5].tolist()
     assert client.get("/v1/keras_gen/models/vae_mlp_2d_mnist/testset?n=0").status_code == 400
     assert client.get("/v1/keras_gen/models/nope/testset").status_code == 404
+
+
+def test_the_page_names_a_dataset_below_the_working_directory_relatively(tmp_path, monkeypatch):
+    """The map's caption (and so a screenshot) says data/mnist, not the machine's absolute path."""
+    from keras_gen.utils.fileio import display_path
+
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert display_path(tmp_path / "data" / "mnist") == "data/mnist"
+    assert display_path("/usr/share/datasets/fashion-mnist") == "/usr/share/datasets/fashion-mnist"
 
 
 # The REST app in a fresh process: which modules serving a predict call imports.

@@ -51,22 +51,13 @@ from keras_gen.evaluation.settings import (  # noqa: F401
 )
 from keras_gen.serving.runtime import check_truncation
 from keras_gen.utils.errors import UserError
-from keras_gen.utils.fileio import write_json
+from keras_gen.utils.fileio import display_path, write_json
 from keras_gen.utils.progress import Progress
 
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
 SAMPLE_BATCH = 500
 GRID = 64  # samples.png: the first 64 samples, 8x8
-
-
-def display_path(location: str) -> str:
-    """``location`` relative to the working directory when it lies below it: results and reports
-    are shared, and an absolute path names the machine they were made on."""
-    try:
-        return str(Path(location).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return location
 
 
 # --------------------------------------------------------------------------- subjects

@@ -8,7 +8,8 @@ Routes, besides the REST API's:
 * ``GET /v1/keras_gen/models/<name>/testset?n=N[&version=V]``: a fixed sample of the model's
   dataset's test split (the first ``N`` images, fitted to the model's image shape), for the VAE
   map: ``{"dataset", "split", "count", "shape": [N, H, W, C], "labels": [...], "pixels": base64 of
-  the uint8 pixels in that shape, "source"}``. 404 with ``{"error"}`` when the dataset is not on this
+  the uint8 pixels in that shape, "source" (its path), "source_name" (that path relative to the
+  working directory, as the page shows it)}``. 404 with ``{"error"}`` when the dataset is not on this
   machine (it is never downloaded for this).
 
 With ``serving_url`` (``keras-gen explore --serving-url http://host:8501``) the page's
@@ -38,6 +39,7 @@ from keras_gen.serving import DEFAULT_MAX_BATCH
 from keras_gen.serving.repository import ApiError, ModelRepository
 from keras_gen.serving.rest import RestApp, error_response, json_response
 from keras_gen.utils.errors import UserError
+from keras_gen.utils.fileio import display_path
 
 STATIC_DIR = Path(__file__).resolve().parent / "explorer"
 MAX_TEST_SAMPLE = 2000
@@ -84,7 +86,7 @@ def load_test_sample(meta: dict, n: int) -> dict:
     pixels = np.stack(images).astype(np.uint8)
     return {"dataset": dataset, "split": "test", "count": len(images), "shape": list(pixels.shape),
             "labels": labels, "pixels": base64.b64encode(pixels.tobytes()).decode("ascii"),
-            "source": source.location}
+            "source": source.location, "source_name": display_path(source.location)}
 
 
 class ExplorerApp:

@@ -164,3 +164,12 @@ def new_version_dir(directory: str | os.PathLike):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def display_path(location: str | os.PathLike) -> str:
+    """``location`` relative to the working directory when it lies below it: results, reports and
+    screenshots are shared, and an absolute path names the machine they were made on."""
+    try:
+        return str(Path(location).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(location)

@@ -441,6 +441,9 @@
     $("class").value = String(S.label);
     [...$("class-row").children].forEach((c, i) => c.classList.toggle("current", i === S.label));
     requestRender();
+    // Strips drawn for another class are redrawn for this one (they would show the old class).
+    if (S.walk && S.walk.images && S.walk.label !== S.label) guard(walk)();
+    if (S.interp && S.interp.label !== S.label) guard(interpolateSeeds)();
   }
 
   // ------------------------------------------------------------------ seeds
@@ -496,7 +499,7 @@
     const path = pathOf(mode)(Array.from(z0), Array.from(z1), steps);
     const images = await generate(path);
     stopAnimation("interp");
-    S.interp = { a, b, mode, steps, path, images };
+    S.interp = { a, b, mode, steps, path, images, label: S.K ? S.label : null };
     paintStrip($("interp-strip"), images, Math.max(28, Math.min(56, Math.floor(560 / steps))));
     const anim = $("interp-anim");
     paint(anim.getContext("2d"), images[0], S.shape, 0, 0, anim.width, anim.height);
@@ -814,7 +817,7 @@
       for (let i = 0; i < raw.length; i += 1) pixels[i] = raw.charCodeAt(i);
       labels = test.labels;
       scale = 1 / 255;
-      caption = `${test.count} ${test.dataset} test images (${test.source})`;
+      caption = `${test.count} ${test.dataset} test images (${test.source_name || test.source})`;
     } catch (err) {  // no test set here: the prior's own samples, unlabelled
       const n = 300;
       const images = toImages(await predict("sample", S.K ? { seed: range(n), label: range(n).map((i) => i % S.K) }
@@ -909,14 +912,18 @@
     const [x, y] = canvasPoint(ev);
     if (picking) {
       const n = nearestPoint(M, x, y, 25);
-      if (n >= 0) {
-        S.walk[picking] = n;
-        paintTest($(`walk-${picking}`), n);
-        S.walk.path = null;
-        drawMap();
+      const which = picking.toUpperCase();
+      if (n < 0) {  // a miss keeps the pick going, and says so
+        setStatus(`no test image within 25 pixels of that click: click on a point for ${which}`);
+        return;
       }
+      S.walk[picking] = n;
+      paintTest($(`walk-${picking}`), n);
+      S.walk.path = null;
+      drawMap();
       $(`pick-${picking}`).classList.remove("active");
       picking = null;
+      setStatus(`${which} is test image #${n}; walk from #${S.walk.a} to #${S.walk.b} with Walk`);
       return;
     }
     dragging = true;
@@ -960,9 +967,10 @@
     const steps = clamp(parseInt($("walk-steps").value, 10) || 10, 2, 64);
     const mode = checkedValue("walk-mode");
     const path = pathOf(mode)(Array.from(M.means[S.walk.a]), Array.from(M.means[S.walk.b]), steps);
+    const label = S.K ? S.label : null;
     const images = await generate(path);
     stopAnimation("walk");
-    Object.assign(S.walk, { path, images, mode });
+    Object.assign(S.walk, { path, images, mode, label });
     paintStrip($("walk-strip"), images, Math.max(28, Math.min(56, Math.floor(560 / steps))));
     drawMap();
   }
@@ -1017,8 +1025,8 @@
     }));
   }
 
-  // The pad as the model's input: for one-channel models the ink's bounding box is scaled into the
-  // central 20/28 of the frame (as MNIST's digits were), else the whole pad is resized.
+  // The pad as the model's input: for one-channel models prepared as MNIST's digits were (below),
+  // else the whole pad resized.
   function padImage(centre) {
     const pad = $("draw"), [H, W, C] = S.shape;
     let sx = 0, sy = 0, sw = pad.width, sh = pad.height;
@@ -1042,8 +1050,26 @@
     ctx.imageSmoothingEnabled = true;
     ctx.imageSmoothingQuality = "high";
     if (centre) {
+      // MNIST's preparation (LeCun et al.): the ink's bounding box scaled, aspect kept, into the
+      // central 20x20 of 28x28; then the image moved so that its centre of mass is the frame's centre.
       const box = 20 / 28, s = Math.min(box * W / sw, box * H / sh);
-      ctx.drawImage(pad, sx, sy, sw, sh, (W - sw * s) / 2, (H - sh * s) / 2, sw * s, sh * s);
+      const boxed = document.createElement("canvas");
+      boxed.width = W;
+      boxed.height = H;
+      const bctx = boxed.getContext("2d");
+      bctx.imageSmoothingEnabled = true;
+      bctx.imageSmoothingQuality = "high";
+      bctx.drawImage(pad, sx, sy, sw, sh, (W - sw * s) / 2, (H - sh * s) / 2, sw * s, sh * s);
+      const ink = bctx.getImageData(0, 0, W, H).data;
+      let mass = 0, mx = 0, my = 0;
+      for (let y = 0; y < H; y += 1) {
+        for (let x = 0; x < W; x += 1) {
+          const v = ink[4 * (y * W + x)] + ink[4 * (y * W + x) + 1] + ink[4 * (y * W + x) + 2];
+          mass += v; mx += v * (x + 0.5); my += v * (y + 0.5);
+        }
+      }
+      const dx = mass > 0 ? Math.round(W / 2 - mx / mass) : 0, dy = mass > 0 ? Math.round(H / 2 - my / mass) : 0;
+      ctx.drawImage(boxed, dx, dy);
     } else {
       ctx.drawImage(pad, 0, 0, W, H);
     }
@@ -1067,7 +1093,7 @@
     paint($("draw-recon").getContext("2d"), recon, S.shape, 0, 0, 84, 84);
     const mean = encoded.z_mean[0];
     if (S.map) S.map.marker = mean.slice();
-    S.drawn = { mean, recon };
+    S.drawn = { mean, recon, input: Array.from(flat) };  // input: what the model was given, [H*W*C] in [0, 1]
     setZ(mean);
   }
 
