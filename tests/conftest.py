@@ -76,40 +76,43 @@ def run(args, *, cwd=None, env=None, timeout=600, check=False) -> subprocess.Com
     return proc
 
 
-def run_in_process(args, *, cwd=None, env=None, check=False) -> subprocess.CompletedProcess:
-    """:func:`run`'s command (``train.py ...`` or ``-m keras_gen COMMAND ...``) through its ``main``
-    in this process: the same exit status, stdout and stderr, without a process's TensorFlow start
-    (about 8 s here). For tests of what a command does, not of how its process behaves (signals,
-    imports, native output): those use :func:`run`."""
+def call_main(main, argv, *, cwd=None, env=None, check=False) -> subprocess.CompletedProcess:
+    """``main(argv)`` in this process, as a process of it would run: its exit status (a SystemExit's
+    too), stdout and stderr; ``cwd`` and ``env`` hold for the call and are restored after."""
     import contextlib
     import io
 
-    args = [str(a) for a in args]
-    if args[:2] == ["-m", "keras_gen"]:
-        from keras_gen.cli import main as cli_main
-
-        def call():
-            return cli_main(args[2:])
-    elif Path(args[0]).name == "train.py":
-        from keras_gen.cli.train import main as train_main
-
-        def call():
-            return train_main(args[1:])
-    else:
-        raise ValueError(f"run_in_process runs train.py or -m keras_gen, not {args[0]}")
+    argv = [str(a) for a in argv]
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         for key, value in (env or {}).items():
             mp.setenv(key, value)
         mp.chdir(cwd or REPO)
         try:
-            code = call()
+            code = main(argv)
         except SystemExit as exit_:
             code = exit_.code
-    proc = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+    proc = subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
     if check and code != 0:
-        raise AssertionError(f"{args} exited {code}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(f"{argv} exited {code}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+def run_in_process(args, *, cwd=None, env=None, check=False) -> subprocess.CompletedProcess:
+    """:func:`run`'s command (``train.py ...`` or ``-m keras_gen COMMAND ...``) through its ``main``
+    in this process: the same exit status, stdout and stderr, without a process's TensorFlow start
+    (about 8 s here). For tests of what a command does, not of how its process behaves (signals,
+    imports, native output): those use :func:`run`."""
+    args = [str(a) for a in args]
+    if args[:2] == ["-m", "keras_gen"]:
+        from keras_gen.cli import main
+
+        return call_main(main, args[2:], cwd=cwd, env=env, check=check)
+    if Path(args[0]).name == "train.py":
+        from keras_gen.cli.train import main
+
+        return call_main(main, args[1:], cwd=cwd, env=env, check=check)
+    raise ValueError(f"run_in_process runs train.py or -m keras_gen, not {args[0]}")
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:

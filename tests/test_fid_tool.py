@@ -45,20 +45,7 @@ def fid(*args, cache, cwd) -> subprocess.CompletedProcess:
     """``keras-gen fid ARGS`` through the command's ``main`` in this process (a process each would
     cost a TensorFlow start and a network load, about 15 s): the same exit status, stdout and
     stderr; the test above runs the command in a process of its own."""
-    import contextlib
-    import io
-
-    from keras_gen.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        mp.setenv("KERAS_GEN_CACHE", str(cache))
-        mp.chdir(cwd)
-        try:
-            code = main(["fid", *map(str, args)])
-        except SystemExit as exit_:
-            code = exit_.code
-    return subprocess.CompletedProcess(["keras-gen", "fid", *args], code, out.getvalue(), err.getvalue())
+    return run_in_process(["-m", "keras_gen", "fid", *args], cwd=cwd, env={"KERAS_GEN_CACHE": str(cache)})
 
 
 def write_png(path, image: np.ndarray) -> None:

@@ -17,7 +17,7 @@ import pytest
 from keras_gen.cli.train import train_parser
 from keras_gen.evaluation import fid_inception
 
-from conftest import REPO, assert_one_line_error, run, write_idx_dataset
+from conftest import REPO, assert_one_line_error, call_main, run, write_idx_dataset
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -37,30 +37,15 @@ def load_driver(mp: pytest.MonkeyPatch):
     return driver
 
 
-def results(args, *, env=None, check=False, timeout=None) -> subprocess.CompletedProcess:
+def results(args, *, env=None, check=False) -> subprocess.CompletedProcess:
     """``python benchmarks/results.py ARGS`` through its ``main`` in this process (the driver; its
     training and evaluation jobs are processes of their own, as always): the exit status and
-    output of a process of it, without a TensorFlow start of its own."""
-    import contextlib
-    import io
-
+    output of a process of it, without a TensorFlow start of its own. ``main`` changes to the
+    repository, as a process of it does; the working directory is restored after."""
     args = [str(a) for a in args]
     assert args[0] == str(RESULTS), args
-    args = args[1:]
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        driver = load_driver(mp)
-        mp.chdir(REPO)  # main changes to the repository, as a process of it does; restored after
-        for key, value in (env or {}).items():
-            mp.setenv(key, value)
-        try:
-            code = driver.main(args)
-        except SystemExit as exit_:
-            code = exit_.code
-    proc = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-    if check and code != 0:
-        raise AssertionError(f"results.py exited {code}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
+    with pytest.MonkeyPatch.context() as mp:
+        return call_main(load_driver(mp).main, args[1:], cwd=REPO, env=env, check=check)
 
 
 def test_results_trains_evaluates_renders_and_resumes(tmp_path, tiny_mnist_dir, default_slot_cache):
