@@ -1,7 +1,7 @@
 """Which version of each model an export root serves: ``<root>/publishing.json``.
 
 An export adds a version on disk; publishing decides which version is served. TF Serving serves
-what ``<root>/models.config`` names, and :func:`keras_gen.export.saved_model.write_models_config`
+what ``<root>/models.config`` names, and :func:`keras_gen.export.publish.write_models_config`
 writes it from this file: a model with a published version gets ``model_version_policy { specific
 { versions: N } }``, a model whose versions were all exported unpublished is left out, and a model
 this file does not know (copied in by hand) keeps TF Serving's default, its newest version.
@@ -18,6 +18,9 @@ import json
 import time
 from pathlib import Path
 
+from keras_gen.utils.errors import UserError
+from keras_gen.utils.fileio import file_lock, write_text
+
 PUBLISHING_FILE = "publishing.json"
 LOCK_FILE = ".publishing.lock"
 UNKNOWN = object()  # a model the file does not know: its newest version is served (TF Serving's default)
@@ -32,13 +35,9 @@ def read_publishing(root: str | Path) -> dict:
     except FileNotFoundError:
         return {"models": {}}
     except (OSError, ValueError) as err:
-        from keras_gen.utils.errors import UserError
-
         raise UserError(f"{path} is unreadable ({type(err).__name__}); restore it, or delete it to serve each "
                         "model's newest version") from None
     if not isinstance(state, dict) or not isinstance(state.get("models"), dict):
-        from keras_gen.utils.errors import UserError
-
         raise UserError(f"{path} is not a keras_gen publishing file; delete it to serve each model's newest version")
     return state
 
@@ -56,8 +55,6 @@ def served_version(root: str | Path, name: str, state: dict | None = None):
 def update_publishing(root: str | Path, change) -> dict:
     """Apply ``change(state)`` (it edits the dict in place) under the root's lock and write the
     file atomically; return the new state (the caller rewrites ``models.config`` from it)."""
-    from keras_gen.utils.fileio import file_lock, write_text
-
     root = Path(root)
     with file_lock(root / LOCK_FILE):
         state = read_publishing(root)
