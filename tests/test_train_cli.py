@@ -73,6 +73,9 @@ def test_run_directory_contents(first_run):
     export = cwd / "saved_models" / "vae_mlp_2d_mnist" / "1"
     assert (export / "saved_model.pb").is_file() and (export / "assets" / "keras_gen.json").is_file()
     assert str(export) in proc.stdout and "samples/latest.png" in proc.stdout
+    # The README's make-demo block opens with the publishing line a first export prints.
+    readme = (REPO / "README.md").read_text().split("`make demo` prints whether the export is served", 1)[1]
+    assert readme.split("```\n", 2)[1].splitlines()[0] in proc.stdout.splitlines(), proc.stdout
     assert not [p for p in run_dir.rglob(".*") if p.is_file()]  # no temporary files left behind
     umask = os.umask(0)
     os.umask(umask)
