@@ -99,13 +99,19 @@ def write_models_config(root: str | os.PathLike) -> Path:
     return path
 
 
+def saved_versions(model_dir: Path) -> list[int]:
+    """The numbered versions of ``model_dir`` that hold a SavedModel, ascending."""
+    if not model_dir.is_dir():
+        return []
+    return [v for v in numbered_versions(model_dir) if (model_dir / str(v) / "saved_model.pb").is_file()]
+
+
 def model_dirs(root: str | os.PathLike) -> list[Path]:
     """Every ``<root>/<name>/`` that holds at least one numbered SavedModel version."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and any(
-        (p / str(v) / "saved_model.pb").is_file() for v in numbered_versions(p)))
+    return sorted(p for p in root.iterdir() if saved_versions(p))
 
 
 def claim_model(root: Path, name: str) -> None:
@@ -167,8 +173,7 @@ def decide(export_path: str | os.PathLike, mode: str = "auto", *, log: Callable[
 def publish(model_dir: str | os.PathLike, version: int | None = None, *, log=lambda line: None) -> Decision:
     """Serve ``version`` (default: the newest) of the model in ``model_dir`` (``keras-gen publish``)."""
     model_dir = Path(model_dir)
-    versions = numbered_versions(model_dir) if model_dir.is_dir() else []
-    versions = [v for v in versions if (model_dir / str(v) / "saved_model.pb").is_file()]
+    versions = saved_versions(model_dir)
     if not versions:
         raise UserError(f"{model_dir} holds no exported versions; pass an export's model directory, e.g. "
                         "saved_models/<model>_<dataset>")
