@@ -64,6 +64,13 @@ def test_the_average_follows_the_generator(name, mnist_train, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def stored_values(export) -> int:
+    """How many numbers an export's variables file holds."""
+    reader = tf.train.load_checkpoint(str(export / "variables" / "variables"))
+    return sum(int(np.prod(shape)) for name, shape in reader.get_variable_to_shape_map().items()
+               if name.endswith("VARIABLE_VALUE"))
+
+
 def test_a_model_without_ema_samples_its_generator():
     model = models_zoo.build("mlp_gan_wide")
     assert model.generator_ema is None and model.get_config()["ema_decay"] is None
@@ -94,6 +101,9 @@ def test_train_py_ema_checkpoints_resumes_and_exports_the_average(ema_run):
     (info,) = load_in_plain_tensorflow(ema_run["export"]).values()
     np.testing.assert_allclose(np.array(info["sample"], np.float32), model.sample(tf.constant([0, 1, 2, 3])),
                                atol=1e-5)  # the export serves the average
+    # ...and holds it once, beside the discriminator: not the trained generator, not the optimizers.
+    served = model.generator_ema.count_params() + model.discriminator.count_params()
+    assert stored_values(ema_run["export"]) == served
 
 
 @pytest.mark.parametrize("args, needle", [

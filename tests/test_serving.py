@@ -220,6 +220,10 @@ def test_saved_model_matches_keras_without_model_code(served, name):
     # sample(seed) is generate(latent(seed)): interpolation between seeds starts and ends on samples.
     np.testing.assert_allclose(arrays["saved_model/generate_of_latent/images"], refs["sample/images"], atol=1e-5)
     assert refs["sample/images"].min() >= 0.0 and refs["sample/images"].max() <= 1.0
+    # Each weight is stored once (Keras' ExportArchive.track wrote them twice: keras-team/keras#23553).
+    reader = tf.train.load_checkpoint(str(served["models"][name]["export"] / "variables" / "variables"))
+    stored = sum(int(np.prod(s)) for k, s in reader.get_variable_to_shape_map().items() if k.endswith("VARIABLE_VALUE"))
+    assert stored == served["models"][name]["model"].count_params()
 
 
 def test_saved_model_cli_shows_every_signature_and_runs_sample(served):

@@ -141,8 +141,12 @@ def build_archive(model) -> keras.export.ExportArchive:
             lambda images, *labels: {"score": model.score(_from_unit(images, value_range), *labels)},
             ("images", *label))
 
+    # No ``archive.track(model)``: the endpoints' traces capture every variable they read, and
+    # tracking the model as well wrote each weight twice (Keras' ``keras.Variable`` wrappers beside
+    # the captured ``tf.Variable``s: keras-team/keras#23553), doubling the export's size and the
+    # server's memory. Untracked, an export holds what its signatures read and nothing else: no
+    # optimizer slots, and for a GAN with ``--ema`` only the averaged generator.
     archive = keras.export.ExportArchive()
-    archive.track(model)
     def checked(fn, inputs):
         def endpoint(*args):
             return fn(*(checked_input(n, x, cap=cap, num_classes=model.num_classes,
