@@ -22,7 +22,8 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 # What may change when a run is resumed; everything else is fixed by the run being continued.
 RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_per_epoch", "export_dir", "export",
                                  "jit_compile", "steps_per_execution", "keep_checkpoints", "verbose", "eval_every",
-                                 "eval_samples", "keep_best", "time_limit", "publish"})
+                                 "eval_samples", "keep_best", "time_limit", "publish",
+                                 "latent_sampler"})
 # keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
 EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")
 KEEP_BEST = ("fid",)
@@ -72,6 +73,10 @@ class RunConfig:
     # GANs: differentiable augmentation of what the discriminator sees (Zhao et al. 2020), a list of
     # "translation", "cutout", "color" (None: off, the reports' setting).
     diffaugment: list | None = None
+    # VAEs: after training, fit a mixture of this many diagonal Gaussians to the encoder's means over
+    # the training images and export the model sampling from it (keras-gen fit-sampler; None: the
+    # N(0, I) prior, the reports' setting). Applied at the end, so --resume may change it.
+    latent_sampler: int | None = None
     # The builder's own keyword arguments beyond latent size and image shape, e.g. {"d_steps": 5}
     # for mlp_gan (models_zoo: each builder's signature lists them; --option KEY=VALUE).
     model_options: dict = dataclasses.field(default_factory=dict)
@@ -84,7 +89,7 @@ class RunConfig:
         if isinstance(self.steps_per_execution, bool) or not isinstance(self.steps_per_execution, int) \
                 or self.steps_per_execution < 1:
             raise UserError(f"--steps-per-execution must be a positive integer, got {self.steps_per_execution!r}")
-        for name in ("steps_per_epoch", "limit", "latent_dim", "eval_every"):
+        for name in ("steps_per_epoch", "limit", "latent_dim", "eval_every", "latent_sampler"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -153,6 +158,8 @@ class RunConfig:
             parts.append(f"generator EMA {self.ema:g}")
         if self.diffaugment:
             parts.append(f"DiffAugment {','.join(self.diffaugment)}")
+        if self.latent_sampler:
+            parts.append(f"a {self.latent_sampler}-component latent mixture fitted after training")
         if self.eval_every:
             parts.append(f"FID every {self.eval_every} epoch(s)")
         if self.time_limit:

@@ -113,6 +113,8 @@ def test_train_py_ema_checkpoints_resumes_and_exports_the_average(ema_run):
     (["--model", "vae_mlp", "--diffaugment", "translation"], "--diffaugment augments what a GAN's discriminator"),
     (["--model", "dcgan", "--diffaugment", "translation,color"], "mnist's images have one channel"),
     (["--model", "dcgan", "--diffaugment", "flip"], "--diffaugment takes a comma-separated list of translation"),
+    (["--model", "dcgan", "--latent-sampler", "10"], "--latent-sampler fits a mixture to a VAE's codes; dcgan"),
+    (["--model", "vae_mlp", "--latent-sampler", "0"], "argument --latent-sampler: expected a positive integer"),
 ])
 def test_bad_levers_are_one_line(args, needle, tmp_path, tiny_mnist_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -332,6 +334,32 @@ def test_fit_sampler_exports_the_runs_next_version_and_leaves_its_checkpoints(va
     assert cli_main(["export", str(run_dir / "latent_sampler.keras"), "--no-publish"]) == 0
     assert (root / "vae_mlp_mnist" / "3" / "saved_model.pb").is_file()
     assert load_export(root / "vae_mlp_mnist").path.name == "2"  # the published version, not the newest
+
+
+def test_train_py_fits_the_sampler_after_training_and_exports_it(tmp_path, tiny_mnist_dir, capsys, monkeypatch):
+    """--latent-sampler N: the run's export samples from its codes' mixture; set on --resume, the
+    next export does (it applies after training, so a finished run can take it up)."""
+    from keras_gen.rundir.checkpoints import load_checkpoint
+    from keras_gen.serving.runtime import load_export
+
+    monkeypatch.chdir(tmp_path)
+    common = ["--data-dir", str(tiny_mnist_dir), "--run-dir", "run", "--export-dir", "saved_models", "--publish"]
+    assert train_main(["--model", "vae_mlp", "--latent-dim", "4", "--epochs", "1", *common]) == 0
+    assert not (tmp_path / "run" / "latent_sampler.keras").exists()
+    capsys.readouterr()
+    assert train_main(["--resume", "--epochs", "2", "--latent-sampler", "3", *common]) == 0
+    printed = capsys.readouterr().out
+    assert "a 3-component latent mixture fitted after training" in printed and "under the mixture" in printed
+    assert printed.count("SavedModel:") == 1
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["latent_sampler"] == 3
+    export = load_export(tmp_path / "saved_models" / "vae_mlp_mnist")
+    assert export.path.name == "2" and export.metadata["latent_sampler"]["components"] == 3
+    assert export.metadata["epochs"] == 2 and export.metadata["latent_sampler"]["epoch"] == 2
+    fitted = load_checkpoint(tmp_path / "run" / "latent_sampler.keras")
+    seeds = np.arange(6)
+    np.testing.assert_allclose(export.sample(seeds), fitted.sample(tf.constant(seeds)), atol=1e-5)
+    plain = load_export(tmp_path / "saved_models" / "vae_mlp_mnist" / "1")
+    assert not np.allclose(export.latent(seeds), plain.latent(seeds))
 
 
 def test_fit_sampler_on_a_gan_is_one_line(ema_run, capsys):

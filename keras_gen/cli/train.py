@@ -57,6 +57,10 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
                    help="GANs: augment real and fake images wherever the discriminator sees them (Zhao et al. "
                         "2020), a comma-separated list of translation, cutout, color (colour images); for small "
                         "data, e.g. --limit 1000")
+    p.add_argument("--latent-sampler", type=positive_int, metavar="N",
+                   help="VAEs: after training, fit an N-component Gaussian mixture to the encoder's codes of the "
+                        "training images (Ghosh et al. 2020) and export the model sampling from it, as keras-gen "
+                        "fit-sampler does (off by default: the N(0, I) prior, as in the reports)")
     p.add_argument("--mixed-precision", action="store_const", const=True,
                    help="16-bit compute with float32 weights and losses: float16 on GPUs, bfloat16 on CPUs with "
                         "AVX512-BF16 or AMX (elsewhere float16, slower than float32: a note says so)")

@@ -19,17 +19,18 @@ from keras_gen.utils.errors import UserError
 
 
 def export_checkpoint(run_dir: Path, config: RunConfig, *, which: str = "latest", export_dir=None, model=None,
-                      publish: str | None = None, log=lambda line: None) -> Path:
+                      publish: str | None = None, log=lambda line: None, extra: dict | None = None) -> Path:
     """Export checkpoint ``which`` (latest, best or an epoch) of ``run_dir`` as the next SavedModel
     version and decide whether it is served (``publish``, default the run's ``--publish`` setting);
-    ``model`` is that checkpoint already in memory (skips loading it)."""
+    ``model`` is that checkpoint already in memory (skips loading it; with a fitted latent sampler,
+    say so in ``extra``, more metadata for ``keras_gen.json``)."""
     checkpoint = find_checkpoint(run_dir, which)
     if model is None:
         model = load_checkpoint(checkpoint["path"])
     extra = {"run_dir": str(run_dir), "epochs": checkpoint["epoch"], "checkpoint": checkpoint["path"],
              "dataset_options": {k: v for k, v in (("subset", config.subset), ("attribute", config.attribute))
                                  if v is not None},
-             "data_dir": config.data_dir}
+             "data_dir": config.data_dir, **(extra or {})}
     if checkpoint.get("monitor"):
         extra["monitor"] = checkpoint["monitor"]
         extra["monitor_value"] = checkpoint["logs"][checkpoint["monitor"]]

@@ -41,6 +41,9 @@ def build_model(config: RunConfig, *, num_classes: int | None):
     if config.diffaugment and "color" in config.diffaugment and config.image_shape[-1] == 1:
         raise UserError(f"--diffaugment color changes colours, and {config.dataset}'s images have one channel: "
                         "use translation,cutout")
+    if config.latent_sampler and entry.family != "vae":
+        raise UserError(f"--latent-sampler fits a mixture to a VAE's codes; {config.model} is a "
+                        f"{entry.family.upper()}: drop --latent-sampler")
     if config.ema is not None:
         if entry.family != "gan":
             raise UserError(f"--ema averages a GAN's generator; {config.model} is a {entry.family.upper()}: drop --ema")

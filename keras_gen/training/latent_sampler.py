@@ -14,7 +14,8 @@ from pathlib import Path
 
 from keras_gen.config import RunConfig
 from keras_gen.datasets import build_train_set, find_source
-from keras_gen.export.from_run import dataset_label, export_object
+from keras_gen.export.from_run import export_checkpoint
+from keras_gen.export.publish import MODELS_CONFIG
 from keras_gen.rundir.checkpoints import find_checkpoint, load_checkpoint
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import atomic_path, write_json
@@ -23,13 +24,11 @@ SAMPLER_FILE = "latent_sampler.keras"  # in the run directory: the model with it
 SAMPLER_INFO = "latent_sampler.json"
 
 
-def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint: str = "latest",
-                    export: bool = True, export_dir: str | os.PathLike | None = None, publish: str = "auto",
-                    out=print) -> dict:
-    """Fit the sampler of ``run_dir``'s checkpoint ``checkpoint`` on the run's training images;
-    write ``latent_sampler.keras`` and ``latent_sampler.json`` in the run, and export it (the run's
-    export root unless ``export_dir``; served by ``publish``, see keras_gen.export.publish).
-    Returns the fit's figures (and ``export``: where)."""
+def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint: str = "latest",
+                out=print) -> tuple:
+    """Fit the sampler of ``run_dir``'s checkpoint ``checkpoint`` on the run's training images and
+    write ``latent_sampler.keras`` and ``latent_sampler.json`` in the run; return ``(model, info)``:
+    the VAE sampling from the mixture, and the fit's figures."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.json); pass a VAE run train.py wrote")
@@ -54,14 +53,27 @@ def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpo
     info.update(checkpoint=str(record["path"]), epoch=record["epoch"])
     with atomic_path(run_dir / SAMPLER_FILE, suffix=".keras") as tmp:
         model.save(tmp)
+    write_json(run_dir / SAMPLER_INFO, info)
     out(f"mean log-density of the codes: {info['log_likelihood']:.2f} under the mixture, "
         f"{info['prior_log_likelihood']:.2f} under the N(0, I) prior")
+    return model, info
+
+
+def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint: str = "latest",
+                    export: bool = True, export_dir: str | os.PathLike | None = None, publish: str = "auto",
+                    out=print) -> dict:
+    """``keras-gen fit-sampler``: :func:`fit_sampler`, then export the model with its sampler as the
+    run's next version (the run's export root unless ``export_dir``; served by ``publish``, see
+    keras_gen.export.publish). Returns the fit's figures (and ``export``: where)."""
+    run_dir = Path(run_dir)
+    model, info = fit_sampler(run_dir, components=components, checkpoint=checkpoint, out=out)
     if export:
-        root = Path(export_dir if export_dir is not None else config.export_dir)
-        info["export"] = str(export_object(model, root, name=config.model, dataset=config.dataset,
-                                           label=dataset_label(config), extra_metadata={"latent_sampler": info},
-                                           source=str(run_dir / SAMPLER_FILE), what=str(run_dir / SAMPLER_FILE),
-                                           publish=publish, out=out))
-    write_json(run_dir / SAMPLER_INFO, info)
+        config = RunConfig.load(run_dir / "config.json")
+        path = export_checkpoint(run_dir, config, which=checkpoint, export_dir=export_dir, model=model,
+                                 publish=publish, log=out, extra={"latent_sampler": info})
+        out(f"SavedModel:  {path}")
+        out(f"TF Serving:  {path.parent.parent / MODELS_CONFIG}")
+        info["export"] = str(path)
+        write_json(run_dir / SAMPLER_INFO, info)
     out(f"sampler: {run_dir / SAMPLER_FILE}")
     return info

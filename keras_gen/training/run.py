@@ -270,10 +270,16 @@ def needs_export(run_dir: Path, config: RunConfig) -> bool:
 def export_result(run_dir: Path, config: RunConfig, model, *, out=print) -> Path | None:
     """Export the run (its best checkpoint with ``--keep-best``) and say where everything is."""
     export_path = None
+    which = "best" if config.keep_best else "latest"
+    exported, extra = distributed.model_to_export(model, config), None
+    if config.latent_sampler:  # the model sampling from its codes' mixture is the one exported
+        from keras_gen.training.latent_sampler import fit_sampler
+
+        exported, info = fit_sampler(run_dir, components=config.latent_sampler, checkpoint=which, out=out)
+        extra = {"latent_sampler": info}
     if config.export:
-        which = "best" if config.keep_best else "latest"
-        export_path = export_checkpoint(run_dir, config, which=which, model=distributed.model_to_export(model, config),
-                                        log=out)
+        export_path = export_checkpoint(run_dir, config, which=which, model=exported, log=out, extra=extra)
+    if export_path:
         steps = read_metadata(export_path)["steps_trained"]
         write_json(run_dir / "checkpoints" / EXPORTED, {"path": str(export_path), "steps": steps, "checkpoint": which})
     out(f"samples:     {(run_dir / 'samples' / 'latest.png').resolve()}")
