@@ -181,7 +181,7 @@ def test_the_readme_papers_table_is_the_committed_results():
     measured = [r for r in results["rows"] if r["result"]]
     assert len(lines) == len(measured) and measured, (lines, [r["row"] for r in measured])
     for row in measured:
-        line = next(line for line in lines if line.startswith(f"| `{row['model']}` | {row['dataset']} |"))
+        line = next(line for line in lines if line.startswith(f"| {row['label']} | {row['dataset']} |"))
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         assert cells[3] == f"{row['train_minutes']} min", line
         assert cells[4] == f"**{three_figures(row['result']['fid'])}**", line
