@@ -261,6 +261,25 @@ def test_predict_row_and_columnar_formats_match_the_savedmodel(server, plain):
                                   want["z_mean"].numpy())
 
 
+def test_predict_takes_what_tf_servings_json_reader_takes(server, plain):
+    """json_tensor_test.cc's accepted inputs, for an export's dtypes: integers in a float input
+    (MixedInputForFloatTensor), the largest integer float32 holds exactly, and an empty batch, which
+    gets an empty answer (FromJsonSingleZeroBatchTensor) in either format's columnar form."""
+    import tensorflow as tf
+
+    vae = plain["vae_mlp_2d"]
+    status, mixed = predict(server, "vae_mlp_2d_mnist", {"signature_name": "generate", "inputs": {"z": [[1, 2.0]]}})
+    assert status == 200
+    np.testing.assert_array_equal(np.asarray(mixed["outputs"], np.float32),
+                                  vae.signatures["generate"](z=tf.constant([[1.0, 2.0]]))["images"].numpy())
+    status, _ = predict(server, "vae_mlp_2d_mnist", {"signature_name": "decode", "inputs": {"z": [[16777215, 0]]}})
+    assert status == 200  # 2**24 - 1: float32 holds it exactly
+    assert predict(server, "vae_mlp_2d_mnist", {"inputs": {"seed": []}}) == (200, {"outputs": []})
+    assert predict(server, "vae_mlp_2d_mnist", {"signature_name": "encode", "inputs": {"images": []}}) == \
+        (200, {"outputs": {"z_log_var": [], "z_mean": []}})
+    assert predict(server, "cgan_mnist", {"inputs": {"seed": [], "label": []}}) == (200, {"outputs": []})
+
+
 def test_predict_as_tf_serving_answers_the_finer_points(server, plain):
     """An empty signature_name is serving_default; a gzip-compressed body is read; whole floats are
     written with their .0 (TF Serving's JSON), so a client's float parser never meets an integer."""
@@ -508,7 +527,6 @@ BAD = [
     ("POST", f"{VAE}:predict", {"inputs": {"seed": [0]}, "model": "x"}, 400, "unknown key 'model'"),
     ("POST", f"{VAE}:predict", {"signature_name": 3, "inputs": [0]}, 400, "signature_name must be a string"),
     ("POST", f"{VAE}:predict", {"instances": []}, 400, "non-empty list"),
-    ("POST", f"{VAE}:predict", {"inputs": {"seed": []}}, 400, "empty batch"),
     # CAP: max_batch in the export's keras_gen.json, else the server's 1024
     ("POST", f"{VAE}:predict", {"inputs": {"seed": "CAP+1"}}, 400, "batch of CAP+1 is over this server's cap of CAP"),
     ("POST", f"{VAE}:predict", {"instances": "CAP+1"}, 400, "batch of CAP+1 is over"),
@@ -518,7 +536,7 @@ BAD = [
     ("POST", f"{VAE}:predict", b'{"signature_name": "generate", "inputs": {"z": [[Infinity, 0.0]]}}', 400,
      "NaN or infinite"),
     ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[1e39, 0.0]]}}, 400,
-     "outside float32's range"),
+     "without loss of precision"),
     ("POST", f"{VAE}:predict", b'{"signature_name": "generate", "inputs": {"z": [[1e400, 0.0]]}}', 400,
      "NaN or infinite"),
     ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[0.0, 0.0, 0.0]]}}, 400,
@@ -546,6 +564,39 @@ BAD = [
     ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[1.0, False]]}}, 400,
      "not of expected type: float32"),
     ("POST", f"{VAE}:classify", {"examples": []}, 400, "use :predict"),
+    # TF Serving's json_tensor_test.cc (SingleUnnamedTensorErrors, MultipleNamedTensorErrors) and the
+    # checks of json_tensor.cc it exercises, for the dtypes an export takes (int32, float32): TF
+    # Serving's phrase in brackets, our words around it.
+    ("POST", f"{VAE}:predict", {"signature_name": 5, "instances": [0]}, 400,
+     "'signature_name' key must be a string value"),
+    ("POST", f"{VAE}:predict", {"instances": [0], "inputs": [0]}, 400,
+     "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist"),
+    ("POST", f"{VAE}:predict", {"signature_name": "sample"}, 400, "Missing 'inputs' or 'instances' key"),
+    ("POST", f"{VAE}:predict", {"instances": []}, 400, "No values in 'instances' array"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "instances": [[1, 2], [3, 4], [5, 6, 7]]}, 400,
+     "Expecting tensor size: 2 but got: 3"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "instances": [[1, 2], [3, 4], [[5, 6]]]}, 400,
+     "Expecting shape [2] but got: [1, 2]"),
+    ("POST", f"{VAE}:predict", {"instances": [1, [1]]}, 400, "Expecting shape [] but got: [1]"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "instances": [[1, 2], ["a", "b"]]}, 400,
+     "not of expected type: float32"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[1.7976931348623157e308, 0]]}},
+     400, "without loss of precision"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[16777217, 0]]}}, 400,
+     "without loss of precision"),
+    ("POST", f"{VAE}:predict", {"signature_name": "generate", "inputs": {"z": [[1, 2], [3, 4, 5]]}}, 400,
+     "Encountered list at unexpected size"),
+    ("POST", f"{CGAN}:predict", {"instances": [{"seed": 0, "label": 1}, [1, 20, 30]]}, 400,
+     "Expecting object but got list at item 1 of input list"),
+    ("POST", f"{VAE}:predict", {"instances": [0, {"seed": 1}]}, 400,
+     "Expecting value/list but got object at item 1 of input list"),
+    ("POST", f"{CGAN}:predict", {"instances": [0, 1]}, 400,
+     "instances is a plain list, but expecting list of objects as multiple input tensors required"),
+    ("POST", f"{CGAN}:predict", {"inputs": [0, 1]}, 400,
+     "inputs is a plain value/list, but expecting an object as multiple input tensors required"),
+    ("POST", f"{CGAN}:predict", {"inputs": {"seed": [0]}}, 400, "Missing named input: label"),
+    ("POST", f"{CGAN}:predict", {"instances": [{"seed": 0}]}, 400, "keys must be equal to: label,seed"),
+    ("POST", f"{VAE}:predict", {"instances": [{"seeds": 0}]}, 400, "does not have named input: seeds"),
     ("GET", "/v2/anything", None, 400, "Malformed request"),
     # TF Serving's HttpRestApiHandlerTest (UnsupportedApiCalls, PredictModelNameVersionErrors,
     # PredictRequestErrors): the same status for the same request, our own words after its phrase.

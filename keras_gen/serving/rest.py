@@ -57,6 +57,7 @@ from keras_gen.serving.repository import ApiError, ModelRepository, ServedVersio
 
 DEFAULT_MAX_BODY_BYTES = 64 << 20  # a 1024 x 28 x 28 batch of floats is about 15 MiB of JSON
 DEFAULT_SIGNATURE = "serving_default"
+FLOAT32_MAX_INT = 2**24 - 1  # the largest integer TF Serving's JSON reader puts into a float tensor exactly
 _DTYPES = {"float32": "DT_FLOAT", "int32": "DT_INT32", "int64": "DT_INT64", "float64": "DT_DOUBLE",
            "string": "DT_STRING", "bool": "DT_BOOL", "uint8": "DT_UINT8", "float16": "DT_HALF"}
 
@@ -114,17 +115,18 @@ def to_input_array(value, spec, *, name: str, signature: str) -> np.ndarray:
     try:
         array = np.array(value)
     except (ValueError, OverflowError, TypeError):
-        raise ApiError(400, f"input {name!r} of signature {signature!r} is not a rectangular array of numbers; "
-                            f"it takes {want}") from None
-    if array.ndim >= 1 and array.shape[0] == 0:
-        raise ApiError(400, f"empty batch in input {name!r}; send at least one example")
+        raise ApiError(400, f"input {name!r} of signature {signature!r} is not a rectangular array of numbers "
+                            f"(Encountered list at unexpected size); it takes {want}") from None
+    if array.ndim == 1 and array.size == 0:  # an empty batch gets an empty answer, as in TF Serving
+        return np.zeros([0, *(d or 0 for d in spec.shape.as_list()[1:])], dtype)
     if array.dtype.kind not in "iuf":
         if array.dtype == object and all(isinstance(v, int) for v in np.ravel(array)) and array.size:
             raise ApiError(400, f"input {name!r} must fit in {dtype}"
                                 + (f" ({INT32_MIN}..{INT32_MAX})" if dtype == "int32" else "")
                                 + ", got integers beyond int64")
         kind = {"b": "booleans", "U": "strings", "S": "strings"}.get(array.dtype.kind, "non-numbers or ragged rows")
-        raise ApiError(400, f"input {name!r} of signature {signature!r} holds {kind}; it takes {want}")
+        raise ApiError(400, f"input {name!r} of signature {signature!r} holds {kind}, not of expected type: "
+                            f"{dtype}; it takes {want}")
     shape = spec.shape.as_list()
     if array.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, array.shape)):
         raise ApiError(400, f"input {name!r} of signature {signature!r} must have shape {_shape_text(shape)} "
@@ -143,9 +145,13 @@ def to_input_array(value, spec, *, name: str, signature: str) -> np.ndarray:
                                 "pass finite numbers")
         with np.errstate(over="ignore"):
             converted = array.astype(np.float32)
-        if not np.isfinite(converted).all():
-            raise ApiError(400, f"input {name!r} of signature {signature!r} holds values outside float32's "
-                                "range; pass finite numbers")
+        # As TF Serving's json_tensor: a number float32 cannot hold (beyond its range, or an integer
+        # beyond 2**24 - 1, the last it holds exactly) is refused, not rounded.
+        if not np.isfinite(converted).all() or (array.dtype.kind in "iu" and array.size
+                                                   and np.abs(array).max() > FLOAT32_MAX_INT):
+            raise ApiError(400, f"input {name!r} of signature {signature!r}: cannot convert a value to float32 "
+                                f"without loss of precision (beyond float32's range, or an integer beyond "
+                                f"{FLOAT32_MAX_INT:,}); pass a number float32 holds")
         return converted
     try:
         return array.astype(dtype)
@@ -159,17 +165,49 @@ def _named_inputs(value, input_names: list[str], signature: str, *, where: str) 
     if isinstance(value, dict):
         unknown = sorted(set(value) - set(input_names))
         if unknown:
-            raise ApiError(400, f"unknown input {unknown[0]!r} in {where}; signature {signature!r} takes "
-                                f"{', '.join(input_names)}")
+            raise ApiError(400, f"unknown input {unknown[0]!r} in {where} (does not have named input: "
+                                f"{unknown[0]}); signature {signature!r} takes {', '.join(input_names)}")
         missing = [n for n in input_names if n not in value]
         if missing:
-            raise ApiError(400, f"missing input {missing[0]!r} in {where}; signature {signature!r} takes "
-                                f"{', '.join(input_names)}")
+            phrase = f"keys must be equal to: {','.join(input_names)}" if where == "an instance" else \
+                f"Missing named input: {missing[0]}"
+            raise ApiError(400, f"missing input {missing[0]!r} in {where} ({phrase}); signature {signature!r} "
+                                f"takes {', '.join(input_names)}")
         return value
     if len(input_names) != 1:
-        raise ApiError(400, f"{where} must be an object keyed by input name: signature {signature!r} takes "
-                            f"{', '.join(input_names)}")
+        plain = "instances is a plain list, but expecting list of objects" if where == "an instance" else \
+            "inputs is a plain value/list, but expecting an object"
+        raise ApiError(400, f"{where} must be an object keyed by input name ({plain} as multiple input tensors "
+                            f"required): signature {signature!r} takes {', '.join(input_names)}")
     return {input_names[0]: value}
+
+
+def _instance_arrays(rows: list[dict], input_names: list[str]) -> dict:
+    """The row format's instances stacked per input, checked as TF Serving's json_tensor checks
+    them: every instance of an input has the first one's size, then its shape."""
+    raw = {}
+    for name in input_names:
+        shapes = [np.shape(row[name]) if _rectangular(row[name]) else None for row in rows]
+        first = shapes[0]
+        for i, shape in enumerate(shapes[1:], 1):
+            if shape is None or first is None:
+                break  # a ragged instance: to_input_array says so
+            if int(np.prod(shape)) != int(np.prod(first)):
+                raise ApiError(400, f"instance {i} of input {name!r} (Expecting tensor size: {int(np.prod(first))} "
+                                    f"but got: {int(np.prod(shape))}); every instance must have the first's shape "
+                                    f"{list(first)}")
+            if shape != first:
+                raise ApiError(400, f"instance {i} of input {name!r} (Expecting shape {list(first)} but got: "
+                                    f"{list(shape)}); every instance must have the first's shape")
+        raw[name] = [row[name] for row in rows]
+    return raw
+
+
+def _rectangular(value) -> bool:
+    try:
+        return np.array(value).dtype != object
+    except (ValueError, OverflowError, TypeError):
+        return False
 
 
 def parse_predict_body(body: bytes) -> dict:
@@ -190,10 +228,14 @@ def parse_predict_body(body: bytes) -> dict:
     if unknown:
         raise ApiError(400, f"unknown key {unknown[0]!r} in the request; expected signature_name and "
                             "instances (row format) or inputs (columnar format)")
-    if ("instances" in request) == ("inputs" in request):
-        raise ApiError(400, "the request needs exactly one of instances (row format) or inputs (columnar format)")
+    if "instances" in request and "inputs" in request:
+        raise ApiError(400, "the request needs exactly one of instances (row format) or inputs (columnar format) "
+                            "(Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist)")
+    if "instances" not in request and "inputs" not in request:
+        raise ApiError(400, "the request needs exactly one of instances (row format) or inputs (columnar format) "
+                            "(Missing 'inputs' or 'instances' key)")
     if not isinstance(request.get("signature_name", DEFAULT_SIGNATURE), str):
-        raise ApiError(400, "signature_name must be a string")
+        raise ApiError(400, "signature_name must be a string ('signature_name' key must be a string value)")
     return request
 
 
@@ -219,8 +261,6 @@ def run_signature(entry: ServedVersion, module, signature: str, raw: dict, *, ma
         raise ApiError(400, "inputs disagree on the batch size: "
                             + ", ".join(f"{n} has {s}" for n, s in sizes.items()))
     size = batch.pop() if batch else 1
-    if size == 0:
-        raise ApiError(400, "empty batch; send at least one example")
     if size > max_batch:
         raise _batch_error(size, max_batch)
     if "label" in arrays and entry.num_classes is not None:
@@ -238,6 +278,10 @@ def run_signature(entry: ServedVersion, module, signature: str, raw: dict, *, ma
                                 f"{(str(err).strip().splitlines() or [''])[0][:300]}") from None
         return {k: v.numpy() for k, v in outputs.items()}
 
+    if size == 0:  # an empty batch gets an empty answer, as in TF Serving, without running the network
+        # (a Reshape that infers a dimension cannot on zero elements: cgan's generator fails on one)
+        return {k: np.zeros([0, *(d or 0 for d in spec.shape.as_list()[1:])], spec.dtype.as_numpy_dtype)
+                for k, spec in fn.structured_outputs.items()}
     if batcher is None or any(a.ndim == 0 for a in arrays.values()):
         return call(arrays)
     return batcher.run((entry.name, entry.version, signature), call, arrays)
@@ -253,11 +297,18 @@ def predict(entry: ServedVersion, module, request: dict, *, max_batch: int, batc
     if row_format:
         instances = request["instances"]
         if not isinstance(instances, list) or not instances:
-            raise ApiError(400, "instances must be a non-empty list, one entry per example")
+            raise ApiError(400, "instances must be a non-empty list, one entry per example (No values in "
+                                "'instances' array)")
         if len(instances) > max_batch:
             raise _batch_error(len(instances), max_batch)
+        objects = isinstance(instances[0], dict)
+        for i, instance in enumerate(instances):
+            if isinstance(instance, dict) != objects:
+                got, want = ("list", "object") if objects else ("object", "value/list")
+                raise ApiError(400, f"instances mix objects with values and lists (Expecting {want} but got {got} "
+                                    f"at item {i} of input list); make every instance the same kind")
         rows = [_named_inputs(i, input_names, signature, where="an instance") for i in instances]
-        raw = {n: [row[n] for row in rows] for n in input_names}
+        raw = _instance_arrays(rows, input_names)
     else:
         raw = _named_inputs(request["inputs"], input_names, signature, where="inputs")
     outputs = run_signature(entry, module, signature, raw, max_batch=max_batch, batcher=batcher)
