@@ -365,6 +365,7 @@ def write_recipes(rows: list[dict], machine: str) -> None:
     """``configs/<row>.json`` for every measured row whose run is on this machine (its ``config.json``
     with the figure it reached and where), and ``configs/README.md``'s table of them all."""
     from keras_gen import __version__
+    from keras_gen.utils.fileio import write_text
 
     for r in rows:
         row = next(row for row in ROWS if row.row == r["row"])
@@ -379,7 +380,7 @@ def write_recipes(rows: list[dict], machine: str) -> None:
                               f"the {N:,} test images, {res['convention']} convention) after {r['train_minutes']} min "
                               f"of training ({r['epochs']} epochs); docs/results/papers",
                  "_machine": f"{machine}, no GPU; keras_gen {__version__}"}
-        write_atomic(CONFIGS / f"{row.row}.json", json.dumps({**notes, **config}, indent=2, sort_keys=False) + "\n")
+        write_text(CONFIGS / f"{row.row}.json", json.dumps({**notes, **config}, indent=2, sort_keys=False) + "\n")
     best = {id(r) for r in best_rows(rows).values()}
     lines = [
         "# Recipes", "",
@@ -401,13 +402,7 @@ def write_recipes(rows: list[dict], machine: str) -> None:
         fid = fmt(r["result"]["fid"])
         lines.append(f"| {name} | {label(r)} | {r['dataset']} | {r['epochs']} | {r['train_minutes']} min | "
                      + (f"**{fid}** |" if id(r) in best else f"{fid} |"))
-    write_atomic(CONFIGS / "README.md", "\n".join(lines) + "\n")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text(CONFIGS / "README.md", "\n".join(lines) + "\n")
 
 
 def main() -> int:
