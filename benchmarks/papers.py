@@ -47,6 +47,7 @@ class Row:
     run: str | None = None
     sampler: int | None = None
     fitted_in_training: bool = False  # train.py --latent-sampler, rather than keras-gen fit-sampler afterwards
+    raw: bool = False  # an --ema run measured through its trained generator instead of the average: EMA's pair
 
     @property
     def run_dir(self) -> Path:
@@ -62,7 +63,8 @@ class Row:
 
     @property
     def result_file(self) -> Path:
-        return self.run_dir / (f"fid{N}-mixture.json" if self.sampler else f"fid{N}.json")
+        return self.run_dir / (f"fid{N}-mixture.json" if self.sampler else f"fid{N}-raw.json" if self.raw
+                               else f"fid{N}.json")
 
 
 ROWS = [
@@ -89,7 +91,25 @@ ROWS = [
     Row("dcgan_32_ema_fashion_mnist", "fashion_mnist", "GAN",
         ("--model", "dcgan_32", "--dataset", "fashion_mnist", "--epochs", "10", "--ema", "0.999"),
         "Ali's DCGAN at his 10 epochs on Fashion-MNIST, sampling a moving average of its generator (`--ema 0.999`)"),
+    Row("dcgan_32_ema_fashion_mnist_raw", "fashion_mnist", "GAN",
+        ("--model", "dcgan_32", "--dataset", "fashion_mnist", "--epochs", "10", "--ema", "0.999"),
+        "the same run sampled through the generator it trained instead of the average: the EMA lever's pair, on "
+        "one run", run="dcgan_32_ema_fashion_mnist", raw=True),
 ]
+
+RAW_ROOT = "runs/papers/raw_generators"  # exports of --ema runs' trained generators (Row.raw)
+# Export a run's latest checkpoint with its trained generator copied into the average, so every
+# signature samples the trained weights: `python -c RAW_EXPORT RUN ROOT`.
+RAW_EXPORT = """
+import sys
+from keras_gen.config import RunConfig
+from keras_gen.export.from_run import export_checkpoint
+from keras_gen.rundir.checkpoints import find_checkpoint, load_checkpoint
+run, root = sys.argv[1:3]
+model = load_checkpoint(find_checkpoint(run, "latest")["path"])
+model.generator_ema.set_weights(model.generator.get_weights())
+export_checkpoint(run, RunConfig.load(run + "/config.json"), export_dir=root, model=model, publish="never")
+"""
 
 # Issue 27's goals on this protocol: (dataset, family) -> (FID, minutes of training on 2 cores).
 GOALS = {("mnist", "GAN"): (6.7, 60), ("mnist", "VAE"): (12.6, 30),
@@ -147,7 +167,10 @@ def sampler_command(row: Row) -> list[str]:
 
 
 def measured_path(row: Row) -> str:
-    """What ``keras-gen fid`` samples: the run, or the export of its fitted sampler."""
+    """What ``keras-gen fid`` samples: the run, the export of its fitted sampler, or of its trained
+    generator."""
+    if row.raw:
+        return f"{RAW_ROOT}/{row.model}_{row.dataset}/1"
     if not row.sampler:
         return f"runs/papers/{row.row}"
     for record, key in (("latent_sampler.json", "export"), ("checkpoints/exported.json", "path")):
@@ -197,6 +220,9 @@ def run_pass() -> bool:
             subprocess.run([sys.executable, *train_command(row)[1:], *resume], cwd=REPO, check=True)
         if row.sampler and not row.fitted_in_training and not (row.run_dir / "latent_sampler.json").is_file():
             subprocess.run([sys.executable, "-m", "keras_gen", *sampler_command(row)[1:]], cwd=REPO, check=True)
+        if row.raw and not (REPO / measured_path(row)).is_dir():
+            subprocess.run([sys.executable, "-c", RAW_EXPORT, f"runs/papers/{row.run}", RAW_ROOT], cwd=REPO,
+                           check=True)
         measure(row.result_file, fid_command(row.dataset, measured_path(row)))
         render()
     if not complete:  # the models first: the floors wait for the rows another process is training
@@ -229,7 +255,8 @@ def machine_name() -> str:
 def label(r: dict) -> str:
     """A row's model as the tables name it: ``dcgan_32 --ema 0.999``, ``vae_mlp + mixture``."""
     text = " ".join([r["model"], *r.get("options", [])])
-    return f"`{text}`" + (f" + {r['sampler']}-component mixture" if r.get("sampler") else "")
+    return f"`{text}`" + (f" + {r['sampler']}-component mixture" if r.get("sampler") else "") + \
+        (", sampled through its trained generator, not the average" if r.get("raw") else "")
 
 
 def best_rows(rows: list[dict]) -> dict:
@@ -279,9 +306,10 @@ def render() -> None:
                 rows_read = list(csv.DictReader(f))
             seconds, epochs_done = sum(float(r.get("train_seconds") or 0) for r in rows_read), len(rows_read)
         commands = [" ".join(train_command(row))] + \
-            ([" ".join(sampler_command(row))] if row.sampler and not row.fitted_in_training else [])
+            ([" ".join(sampler_command(row))] if row.sampler and not row.fitted_in_training else []) + \
+            ([f"python -c RAW_EXPORT runs/papers/{row.run} {RAW_ROOT} (benchmarks/papers.py)"] if row.raw else [])
         rows.append({"row": row.row, "dataset": row.dataset, "family": row.family, "model": row.model, "why": row.why,
-                     "sampler": row.sampler, "options": [a for a in row.args[6:]],
+                     "sampler": row.sampler, "raw": row.raw, "options": [a for a in row.args[6:]],
                      "train_command": ", then ".join(commands),
                      "fid_command": " ".join(fid_command(row.dataset, measured_path(row))),
                      "train_minutes": None if seconds is None else round(seconds / 60, 1),
@@ -383,10 +411,14 @@ def write_recipes(rows: list[dict], machine: str) -> None:
         config = {k: v for k, v in json.loads(config_file.read_text()).items() if k not in MACHINE_FIELDS}
         if row.sampler:
             config["latent_sampler"] = row.sampler
+        if row.raw:  # the trained generator is the run's without --ema: the average only watches it
+            config["ema"] = None
         res = r["result"]
         notes = {"_measured": f"standard Inception FID {fmt(res['fid'])}, KID {res['kid']:.4f} ({N:,} samples against "
                               f"the {N:,} test images, {res['convention']} convention) after {r['train_minutes']} min "
-                              f"of training ({r['epochs']} epochs); docs/results/papers",
+                              f"of training ({r['epochs']} epochs); docs/results/papers"
+                              + ("; measured on the generator of a run with --ema 0.999, which averages its "
+                                 "weights beside it without changing its training" if row.raw else ""),
                  "_machine": f"{machine}, no GPU; keras_gen {__version__}"}
         write_text(CONFIGS / f"{row.row}.json", json.dumps({**notes, **config}, indent=2, sort_keys=False) + "\n")
     best = {id(r) for r in best_rows(rows).values()}

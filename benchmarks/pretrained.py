@@ -33,7 +33,7 @@ def main() -> int:
     from keras_gen.config import RunConfig
     from keras_gen.export.from_run import export_checkpoint
     from keras_gen.export.publish import write_models_config
-    from keras_gen.rundir.checkpoints import load_checkpoint
+    from keras_gen.rundir.checkpoints import find_checkpoint, load_checkpoint
     from keras_gen.serving.published import read_publishing, update_publishing
     from keras_gen.training.latent_sampler import SAMPLER_FILE, SAMPLER_INFO
 
@@ -47,9 +47,13 @@ def main() -> int:
         run_dir = row.run_dir.relative_to(REPO)
         config = RunConfig.load(run_dir / "config.json")
         model = load_checkpoint(run_dir / SAMPLER_FILE) if row.sampler else None  # None: its latest checkpoint
+        if row.raw:  # measured through the generator it trained, not the average: ship that
+            model = load_checkpoint(find_checkpoint(run_dir, "latest")["path"])
+            model.generator_ema.set_weights(model.generator.get_weights())
         res = r["result"]
         extra = {"pretrained": {
-            "row": r["row"], "recipe": f"configs/{r['row']}.json", "train_minutes": r["train_minutes"],
+            "row": r["row"], "label": r["label"], "recipe": f"configs/{r['row']}.json",
+            "train_minutes": r["train_minutes"],
             "machine": results["machine"], "protocol": "standard Inception FID (2015-12-05 graph, pytorch-fid resize) "
             f"of {res['b']['images']:,} samples against the {res['a']['images']:,} images of {dataset}'s test split",
             **{k: res[k] for k in ("fid", "kid", "kid_std", "precision", "recall")},
@@ -111,11 +115,8 @@ def readme_table(root: Path = TARGET) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for name in shipped_names(root):
         meta = json.loads((root / name / "1" / "assets" / "keras_gen.json").read_text())
-        figures, ema = meta["pretrained"], meta["training_config"].get("ema")
-        model = f"`{meta['model']}{f' --ema {ema:g}' if ema else ''}`"
-        if "latent_sampler" in meta:
-            model += f" + {meta['latent_sampler']['components']}-component mixture"
-        lines.append(f"| `saved_models/{name}` | {model} | {meta['dataset']} | **{fmt(figures['fid'])}** | "
+        figures = meta["pretrained"]
+        lines.append(f"| `saved_models/{name}` | {figures['label']} | {meta['dataset']} | **{fmt(figures['fid'])}** | "
                      f"{figures['kid']:.4f} | {fmt(figures['precision'], 2)} | {fmt(figures['recall'], 2)} | "
                      f"{meta['epochs']} epochs, {figures['train_minutes']} min | "
                      f"[{Path(figures['recipe']).name}]({figures['recipe']}) |")
