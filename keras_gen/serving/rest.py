@@ -187,6 +187,9 @@ def _instance_arrays(rows: list[dict], input_names: list[str]) -> dict:
     them: every instance of an input has the first one's size, then its shape."""
     raw = {}
     for name in input_names:
+        raw[name] = [row[name] for row in rows]
+        if _rectangular(raw[name]):
+            continue  # every instance alike: the common case, checked in one conversion
         shapes = [np.shape(row[name]) if _rectangular(row[name]) else None for row in rows]
         first = shapes[0]
         for i, shape in enumerate(shapes[1:], 1):
@@ -199,7 +202,6 @@ def _instance_arrays(rows: list[dict], input_names: list[str]) -> dict:
             if shape != first:
                 raise ApiError(400, f"instance {i} of input {name!r} (Expecting shape {list(first)} but got: "
                                     f"{list(shape)}); every instance must have the first's shape")
-        raw[name] = [row[name] for row in rows]
     return raw
 
 
