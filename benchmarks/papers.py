@@ -48,6 +48,7 @@ class Row:
     sampler: int | None = None
     fitted_in_training: bool = False  # train.py --latent-sampler, rather than keras-gen fit-sampler afterwards
     raw: bool = False  # an --ema run measured through its trained generator instead of the average: EMA's pair
+    tag: str = ""  # told apart from a row of the same model and levers in the tables, e.g. its epochs
 
     @property
     def run_dir(self) -> Path:
@@ -75,7 +76,8 @@ ROWS = [
         "2020; docs/results/levers)", run="vae_mlp_mnist", sampler=10),
     Row("vae_mlp_long_mnist_mixture", "mnist", "VAE", ("--model", "vae_mlp", "--dataset", "mnist", "--epochs", "150"),
         "the same VAE for 150 epochs (about 11 minutes alone on this CPU) with the mixture fitted after "
-        "training (`--latent-sampler 10`)", run="vae_mlp_long_mnist", sampler=10, fitted_in_training=True),
+        "training (`--latent-sampler 10`)", run="vae_mlp_long_mnist", sampler=10, fitted_in_training=True,
+        tag=", 150 epochs"),
     Row("dcgan_32_mnist", "mnist", "GAN", ("--model", "dcgan_32", "--dataset", "mnist", "--epochs", "10"),
         "Ali's DCGAN at Ali's 10 epochs, the zoo's best GAN on MNIST (docs/results/report_budgets)"),
     Row("vae_mlp_fashion_mnist", "fashion_mnist", "VAE",
@@ -256,7 +258,7 @@ def label(r: dict) -> str:
     """A row's model as the tables name it: ``dcgan_32 --ema 0.999``, ``vae_mlp + mixture``."""
     text = " ".join([r["model"], *r.get("options", [])])
     return f"`{text}`" + (f" + {r['sampler']}-component mixture" if r.get("sampler") else "") + \
-        (", sampled through its trained generator, not the average" if r.get("raw") else "")
+        (", sampled through its trained generator, not the average" if r.get("raw") else "") + r.get("tag", "")
 
 
 def best_rows(rows: list[dict]) -> dict:
@@ -309,7 +311,7 @@ def render() -> None:
             ([" ".join(sampler_command(row))] if row.sampler and not row.fitted_in_training else []) + \
             ([f"python -c RAW_EXPORT runs/papers/{row.run} {RAW_ROOT} (benchmarks/papers.py)"] if row.raw else [])
         rows.append({"row": row.row, "dataset": row.dataset, "family": row.family, "model": row.model, "why": row.why,
-                     "sampler": row.sampler, "raw": row.raw, "options": [a for a in row.args[6:]],
+                     "sampler": row.sampler, "raw": row.raw, "tag": row.tag, "options": [a for a in row.args[6:]],
                      "train_command": ", then ".join(commands),
                      "fid_command": " ".join(fid_command(row.dataset, measured_path(row))),
                      "train_minutes": None if seconds is None else round(seconds / 60, 1),
