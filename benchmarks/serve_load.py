@@ -3,12 +3,14 @@
 
     python benchmarks/serve_load.py                      # a tiny export made here; 10 s per cell
     python benchmarks/serve_load.py --root saved_models --model vae_mlp_2d_mnist --seconds 30
-    python benchmarks/serve_load.py --requests 100000    # the memory check: that many requests per cell
+    python benchmarks/serve_load.py --requests 100000 --clients 32 --batching on   # the memory check
 
 Each cell runs 1, 8 or 32 loopback clients (threads of this process, each on its own keep-alive
 connection or gRPC channel) sending batch-1 ``sample`` requests with fresh seeds for ``--seconds``
 (or ``--requests`` in all), and prints requests/s, images/s, median and 99th-percentile latency,
-errors, and the server's resident memory (VmRSS) when it started and after the cell. Clients and
+errors, and the server's resident memory (VmRSS) when it started and after the cell. With
+``--requests`` each cell also samples that memory after every tenth of its requests and prints the
+trace, so growth that levels off (caches filled by the first requests) is told from a leak. Clients and
 server share this machine's cores, so the figures are what one machine serving itself reaches; the
 machine and its matmul peak are printed above the table (benchmarks/machine.py).
 """
@@ -19,8 +21,8 @@ import argparse
 import concurrent.futures
 import http.client
 import json
+import queue
 import re
-import select
 import statistics
 import subprocess
 import sys
@@ -49,17 +51,21 @@ def start(root: Path, batching: bool) -> tuple[subprocess.Popen, int, int]:
         args += ["--enable-batching", "--max-batch-size", "64", "--batch-timeout-micros", "2000",
                  "--num-batch-threads", "2"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: queue.Queue = queue.Queue()  # a reader thread: select() cannot see lines already in the pipe's buffer
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     grpc_port = http_port = None
     deadline = time.time() + 300
-    while time.time() < deadline and http_port is None:
-        if select.select([proc.stdout], [], [], 1)[0]:
-            line = proc.stdout.readline()
-            if m := re.search(r"^gRPC: [^:]+:(\d+)", line):
-                grpc_port = int(m.group(1))
-            if m := re.search(r" at http://[^:]+:(\d+)/v1/models", line):
-                http_port = int(m.group(1))
-        if proc.poll() is not None:
-            raise SystemExit("keras-gen serve did not start")
+    while http_port is None:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit("keras-gen serve did not start") from None
+            continue
+        if m := re.search(r"^gRPC: [^:]+:(\d+)", line):
+            grpc_port = int(m.group(1))
+        if m := re.search(r" at http://[^:]+:(\d+)/v1/models", line):
+            http_port = int(m.group(1))
     return proc, http_port, grpc_port
 
 
@@ -103,9 +109,12 @@ def grpc_client(port: int, model: str):
     return call
 
 
-def cell(make_client, clients: int, seconds: float, requests: int | None) -> dict:
-    latencies, errors, counter, lock = [], [0], [0], threading.Lock()
+def cell(make_client, clients: int, seconds: float, requests: int | None, pid: int | None = None) -> dict:
+    """Run ``clients`` threads for ``seconds`` (or ``requests`` in all); with ``requests`` and the server's
+    ``pid``, ``trace`` holds (requests sent, server MB) after each tenth of them."""
+    latencies, errors, counter, lock, trace = [], [0], [0], threading.Lock(), []
     stop_at = time.monotonic() + seconds
+    every = max(1, requests // 10) if requests and pid else None
 
     def worker(w):
         call = make_client()
@@ -116,6 +125,8 @@ def cell(make_client, clients: int, seconds: float, requests: int | None) -> dic
                     return
                 counter[0] += 1
                 seed = counter[0]
+                if every and seed % every == 0:
+                    trace.append((seed, rss_mb(pid)))
             start = time.perf_counter()
             ok = call(seed)
             elapsed = time.perf_counter() - start
@@ -129,7 +140,8 @@ def cell(make_client, clients: int, seconds: float, requests: int | None) -> dic
     wall = time.perf_counter() - begin
     latencies.sort()
     return {"requests": len(latencies), "per_s": len(latencies) / wall, "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "errors": errors[0]}
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "errors": errors[0],
+            "trace": trace}
 
 
 def main(argv=None) -> int:
@@ -139,6 +151,8 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds per cell (10)")
     p.add_argument("--requests", type=int, help="requests per cell instead of seconds")
     p.add_argument("--clients", default="1,8,32", help="client counts (1,8,32)")
+    p.add_argument("--transports", default="REST,gRPC", help="REST, gRPC or both (REST,gRPC)")
+    p.add_argument("--batching", default="off,on", help="request batching: off, on or both (off,on)")
     args = p.parse_args(argv)
     from machine import cpu_info, describe, measure_peak
 
@@ -146,19 +160,26 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.root) if args.root else Path(tmp) / "saved_models"
         model = args.model if args.root else tiny_export(root)
-        rows = []
-        for batching in (False, True):
+        rows, traces = [], []
+        transports = [t.strip() for t in args.transports.split(",")]
+        for batching in (b.strip() == "on" for b in args.batching.split(",")):
             proc, http_port, grpc_port = start(root, batching)
             try:
                 started = rss_mb(proc.pid)
                 for transport, factory in (("REST", lambda: rest_client(http_port, model)),
                                            ("gRPC", lambda: grpc_client(grpc_port, model))):
+                    if transport not in transports:
+                        continue
                     for clients in (int(c) for c in args.clients.split(",")):
-                        r = cell(factory, clients, args.seconds, args.requests)
+                        r = cell(factory, clients, args.seconds, args.requests, proc.pid)
                         rows.append(f"| {transport} | {'on' if batching else 'off'} | {clients} | {r['requests']:,} | "
                                     f"{r['per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
                                     f"{started:,.0f} -> {rss_mb(proc.pid):,.0f} |")
                         print(rows[-1], flush=True)
+                        if r["trace"]:
+                            traces.append(f"| {transport} | {'on' if batching else 'off'} | {clients} | " +
+                                          " | ".join(f"{mb:,.0f}" for _, mb in r["trace"]) + " |")
+                            print(traces[-1], flush=True)
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
@@ -166,6 +187,11 @@ def main(argv=None) -> int:
           "server MB (start -> after) |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if traces:
+        print("\nserver MB after each tenth of the requests:\n")
+        print("| transport | batching | clients | " + " | ".join(f"{10 * i}%" for i in range(1, 11)) + " |")
+        print("|---|---|---|" + "---|" * 10)
+        print("\n".join(traces))
     return 0
 
 
