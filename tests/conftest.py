@@ -189,12 +189,13 @@ def default_slot_cache(tmp_path_factory, mnist_evaluator, evaluator_cache):
     return cache
 
 
-# The files that take minutes, longest first (measured with --durations on a 2-core machine). make
-# test hands whole files to its workers in collection order (pytest-xdist --dist loadfile): the
-# long ones first leaves short files for the end, so no worker runs a long file alone at the end.
-LONG_FILES = ("test_results.py", "test_reliability.py", "test_levers.py", "test_zoo.py", "test_fid_tool.py",
-              "test_multiworker.py", "test_train_cli.py", "test_readme.py", "test_evaluate.py", "test_distributed.py",
-              "test_datasets.py")
+# The files that take a minute or more of a worker, longest first (junit times of a -n 2 run on the
+# 2-core EPYC, 2026-12-07). make test hands whole files to its workers in this order (pytest-xdist
+# --dist loadfile), then the rest in collection order: the long ones first leaves short files for
+# the end, so no worker runs a long file alone at the end.
+LONG_FILES = ("test_zoo.py", "test_reliability.py", "test_results.py", "test_readme.py", "test_distributed.py",
+              "test_levers.py", "test_train_cli.py", "test_multiworker.py", "test_rest_server.py", "test_fid_tool.py",
+              "test_api_docs.py", "test_datasets.py", "test_explorer_browser.py", "test_serving.py", "test_evaluate.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
