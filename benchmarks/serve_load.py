@@ -3,16 +3,17 @@
 
     python benchmarks/serve_load.py                      # a tiny export made here; 10 s per cell
     python benchmarks/serve_load.py --root saved_models --model vae_mlp_2d_mnist --seconds 30
-    python benchmarks/serve_load.py --requests 100000 --clients 32 --batching on   # the memory check
+    python benchmarks/serve_load.py --requests 100000 --clients 32   # the memory check (README)
 
-Each cell runs 1, 8 or 32 loopback clients (threads of this process, each on its own keep-alive
-connection or gRPC channel) sending batch-1 ``sample`` requests with fresh seeds for ``--seconds``
-(or ``--requests`` in all), and prints requests/s, images/s, median and 99th-percentile latency,
-errors, and the server's resident memory (VmRSS) when it started and after the cell. With
-``--requests`` each cell also samples that memory after every tenth of its requests and prints the
-trace, so growth that levels off (caches filled by the first requests) is told from a leak. Clients and
-server share this machine's cores, so the figures are what one machine serving itself reaches; the
-machine and its matmul peak are printed above the table (benchmarks/machine.py).
+Each cell runs 1, 8 or 32 loopback clients (threads of this process, each with its own HTTP
+connection, which werkzeug's server closes after every response, or its own gRPC channel)
+sending batch-1 ``sample`` requests with fresh seeds for ``--seconds`` (or ``--requests`` in all),
+and prints requests/s, images/s, median and 99th-percentile latency, errors, and the server's
+resident memory (VmRSS) when it started and after the cell. With ``--requests`` each cell also
+samples that memory after every tenth of its requests and prints the trace, so growth that levels
+off (caches filled by the first requests) is told from a leak. Clients and server share this
+machine's cores, so the figures are what one machine serving itself reaches; the machine and its
+matmul peak are printed above the table (benchmarks/machine.py).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def rss_mb(pid: int) -> float:
 
 
 def rest_client(port: int, model: str):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # keep-alive (HTTP/1.1)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # reopened after each response
 
     def call(seed: int) -> bool:
         body = json.dumps({"signature_name": "sample", "inputs": {"seed": [seed]}})

@@ -1,5 +1,6 @@
 """Running a WSGI app of :mod:`keras_gen.serving` (the REST API, the explorer): the listening
-socket, loopback checks, a threaded werkzeug server that stops on SIGTERM or Ctrl-C.
+socket, loopback checks, a werkzeug server with a fixed pool of request threads that stops on
+SIGTERM or Ctrl-C.
 
 It is a development server: production serving is TF Serving (see the README).
 """
@@ -10,13 +11,17 @@ import ipaddress
 import signal
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from keras_gen.utils.errors import UserError
 
 DEFAULT_PORT = 8501
 DEFAULT_HOST = "127.0.0.1"
+# Requests handled at once; more wait in the listening socket's queue. As many as the load benchmark's
+# largest client count, so request batching can join that many concurrent requests.
+REQUEST_THREADS = 32
 
 
 def is_loopback(host: str) -> bool:
@@ -54,12 +59,31 @@ def listen(host: str, port: int) -> socket.socket:
 
 class _RequestHandler(WSGIRequestHandler):
     verbose = False
-    # Keep-alive: a client's connection serves its next request (werkzeug sends Content-Length).
-    protocol_version = "HTTP/1.1"
 
     def log_request(self, code="-", size="-"):
         if self.verbose:
             super().log_request(code, size)
+
+
+class _PooledWSGIServer(ThreadedWSGIServer):
+    """werkzeug's threaded server, its requests handled by a fixed pool of threads instead of a new
+    thread each. werkzeug's server closes every connection after its response (it has no keep-alive),
+    so a thread per connection is a thread per request, and TensorFlow keeps a little state for
+    every thread that calls it: the server grew by about 0.3 KB a request, 27 MB over 100,000
+    (``benchmarks/serve_load.py --requests 100000``); with the pool it stays flat."""
+
+    def __init__(self, *args, threads: int = REQUEST_THREADS, **kwargs):
+        self._pool = None  # werkzeug's __init__ closes its own socket when given a file descriptor
+        super().__init__(*args, **kwargs)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="keras-gen-request")
+
+    def process_request(self, request, client_address):
+        self._pool.submit(self.process_request_thread, request, client_address)
+
+    def server_close(self):
+        super().server_close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def url_of(host: str, port: int) -> str:
@@ -71,7 +95,7 @@ def run(app, sock: socket.socket, *, verbose: bool = False) -> None:
     """Serve ``app`` on the listening ``sock`` (from :func:`listen`) until Ctrl-C or SIGTERM."""
     handler = type("RequestHandler", (_RequestHandler,), {"verbose": verbose})
     host, port = sock.getsockname()[:2]
-    server = make_server(host, port, app, threaded=True, request_handler=handler, fd=sock.fileno())
+    server = _PooledWSGIServer(host, port, app, handler, fd=sock.fileno())
     sock.close()  # the server holds its own duplicate
 
     def stop(signum, frame):
