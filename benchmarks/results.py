@@ -143,13 +143,18 @@ def evaluate_command(job: Job, args, out: Path, *, inception: bool = False) -> l
             "--samples", str(n), "--out", str(out), *options, "--kid-subset-size", str(min(1000, n // 2))]
 
 
+def execute(cmd: list[str], log) -> int:
+    """Run a job's command in the repository, its output appended to the open file ``log``: its exit status."""
+    return subprocess.call(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
 def run_logged(cmd: list[str], log: Path) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
         f.flush()
-        code = subprocess.call(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        code = execute(cmd, f)
     if code:
         raise RuntimeError(f"{cmd[1]} exited {code}; see {log}")
 
