@@ -80,7 +80,8 @@ def test_keep_best_without_eval_every_evaluates_every_epoch():
 # --------------------------------------------------------------------------- keras-gen evaluate
 @pytest.fixture(scope="module")
 def vae_evaluation(runs, default_slot_cache):
-    proc = run([*CLI, "evaluate", runs["vae"], *SMALL], cwd=runs["cwd"], check=True, env=env_for(default_slot_cache))
+    proc = run_in_process([*CLI, "evaluate", runs["vae"], *SMALL], cwd=runs["cwd"], check=True,
+                          env=env_for(default_slot_cache))
     return proc, json.loads((runs["vae"] / "evaluation" / "metrics.json").read_text())
 
 

@@ -17,7 +17,7 @@ from keras_gen.config import resolve_config
 from keras_gen.datasets import build_train_set
 from keras_gen.training.build import compile_model
 
-from conftest import assert_one_line_error, load_in_plain_tensorflow, run
+from conftest import assert_one_line_error, load_in_plain_tensorflow, run_in_process
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def export(*args, cwd, capsys, monkeypatch) -> subprocess.CompletedProcess:
 
 def test_a_keras_file_exports_as_a_run_does(saved, tmp_path):
     model, path = saved
-    proc = run(["-m", "keras_gen", "export", path, "--dataset", "mnist"], cwd=tmp_path, check=True)
+    proc = run_in_process(["-m", "keras_gen", "export", path, "--dataset", "mnist"], cwd=tmp_path, check=True)
     version = tmp_path / "saved_models" / "my_vae_mnist" / "1"
     assert "SavedModel:  saved_models/my_vae_mnist/1" in proc.stdout, proc.stdout
     info = json.loads((version / "assets" / "keras_gen.json").read_text())
@@ -69,8 +69,9 @@ def test_tflite_and_a_chosen_name(saved, tmp_path, capsys, monkeypatch):
 
 
 def test_a_runs_checkpoint_file_knows_its_model_and_dataset(tmp_path, tiny_mnist_dir, capsys, monkeypatch):
-    run(["train.py", "--model", "vae_mlp_2d", "--data-dir", tiny_mnist_dir, "--epochs", "1", "--steps-per-epoch", "2",
-         "--batch-size", "16", "--run-dir", tmp_path / "run", "--no-export"], check=True)
+    run_in_process(["train.py", "--model", "vae_mlp_2d", "--data-dir", tiny_mnist_dir, "--epochs", "1",
+                    "--steps-per-epoch", "2", "--batch-size", "16", "--run-dir", tmp_path / "run", "--no-export"],
+                   check=True)
     proc = export(tmp_path / "run" / "checkpoints" / "epoch-0001.keras", "--export-dir", tmp_path / "out",
                   cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
     assert proc.returncode == 0, proc.stderr

@@ -18,7 +18,7 @@ from keras_gen.evaluation.extractors import CACHE_ENV
 from keras_gen.export.from_run import dataset_label
 from keras_gen.serving.repository import ApiError, ModelRepository
 
-from conftest import assert_one_line_error, run
+from conftest import assert_one_line_error, run_in_process
 
 
 def served_config(root) -> dict:
@@ -128,7 +128,7 @@ def test_train_cli_no_publish_and_a_folders_own_export_name(tmp_path, mnist_trai
     config = resolve_config("vae_mlp_2d", dataset="char74k", subset="hnd")
     assert dataset_label(config) == "char74k-hnd"
     assert dataset_label(resolve_config("vae_mlp_2d")) == "mnist"  # the usual data keeps the usual name
-    bad = run(["-m", "keras_gen", "publish", root / "vae_mlp_2d_folder-my_faces", "--version", "5"])
+    bad = run_in_process(["-m", "keras_gen", "publish", root / "vae_mlp_2d_folder-my_faces", "--version", "5"])
     assert_one_line_error(bad, "has no version 5 (it has 1)", "--version")
 
 

@@ -36,8 +36,8 @@ def trained_run(tmp_path_factory, tiny_mnist_dir):
     """vae_mlp_2d, 2 epochs on 1,024 real MNIST images, not exported."""
     cwd = tmp_path_factory.mktemp("reliability")
     run_dir = cwd / "run"
-    run([TRAIN, "--model", "vae_mlp_2d", "--data-dir", tiny_mnist_dir, "--epochs", "2", "--batch-size", "64",
-         "--run-dir", run_dir, "--no-export"], cwd=cwd, check=True)
+    run_in_process([TRAIN, "--model", "vae_mlp_2d", "--data-dir", tiny_mnist_dir, "--epochs", "2", "--batch-size",
+                    "64", "--run-dir", run_dir, "--no-export"], cwd=cwd, check=True)
     return cwd, run_dir
 
 

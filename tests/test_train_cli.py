@@ -140,7 +140,7 @@ def test_unknown_model_is_one_line_exit_2(tmp_path):
 
 
 def test_missing_data_dir_never_downloads(tmp_path):
-    proc = run([TRAIN, "--model", "vae_mlp_2d", "--data-dir", tmp_path / "nope"], cwd=tmp_path)
+    proc = run_in_process([TRAIN, "--model", "vae_mlp_2d", "--data-dir", tmp_path / "nope"], cwd=tmp_path)
     assert_one_line_error(proc, "--data-dir", "does not exist")
     assert not (tmp_path / "runs").exists()
 

@@ -25,7 +25,7 @@ from keras_gen.families import ACGAN, ACWGAN, WGAN
 from keras_gen.training.build import build_model, compile_model, print_summary
 from keras_gen.utils.errors import UserError
 
-from conftest import assert_one_line_error, run
+from conftest import assert_one_line_error, run_in_process
 
 LATENT = 8
 IMAGE = (28, 28, 1)
@@ -280,7 +280,7 @@ def test_conditional_model_on_unlabelled_data_is_a_one_line_error_before_trainin
 
 
 def test_cli_rejects_a_size_the_generator_cannot_make(tmp_path):
-    proc = run(["train.py", "--model", "wgan", "--image-size", "30", "--run-dir", tmp_path / "run"])
+    proc = run_in_process(["train.py", "--model", "wgan", "--image-size", "30", "--run-dir", tmp_path / "run"])
     assert_one_line_error(proc, "model wgan", "30x30x1", "multiples of 4")
     assert not (tmp_path / "run").exists()
 
@@ -309,7 +309,7 @@ def test_summary_prints_the_reports_counts(name):
 
 
 def test_train_py_summary_end_to_end():
-    proc = run(["train.py", "--model", "acgan", "--summary"], check=True)
+    proc = run_in_process(["train.py", "--model", "acgan", "--summary"], check=True)
     for figure in ("Total params: 2,657,897", "Trainable params: 2,657,321", "Total params: 525,835"):
         assert figure in proc.stdout
 
