@@ -807,12 +807,13 @@ from keras_gen.serving.rest import create_app
 client = Client(create_app([sys.argv[1]]))
 reply = client.post("/v1/models/cgan_mnist:predict", json={"inputs": {"seed": [0], "label": [2]}})
 print(json.dumps({"status": reply.status_code, "imported": sorted(m for m in sys.modules if m.startswith(
-    ("models_zoo", "keras_gen.families", "keras_gen.training", "keras_gen.datasets", "keras_gen.export")))}))
+    ("models_zoo", "keras_gen.families", "keras_gen.training", "keras_gen.datasets", "keras_gen.export",
+     "tensorflow_probability")))}))
 '''
 
 
 def test_the_server_runs_signatures_without_model_code(server):
-    """The app loads exports with tf.saved_model.load only: no zoo, family or training module."""
+    """The app loads exports with tf.saved_model.load only: no zoo, family or training module, no TFP."""
     stdout, stderr = server["probe"].communicate(timeout=240)
     assert server["probe"].returncode == 0, stderr[-3000:]
     assert json.loads(stdout.strip().splitlines()[-1]) == {"status": 200, "imported": []}

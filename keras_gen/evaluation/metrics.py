@@ -29,12 +29,10 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_gen.datasets.pipeline import to_unit_range
 from keras_gen.utils.errors import UserError
-
-tfd = tfp.distributions
+from keras_gen.utils.probability import tfd
 
 # Largest block of pairwise distances held at once: 8M float32 entries = 32 MB.
 _MAX_BLOCK_ENTRIES = 8_000_000

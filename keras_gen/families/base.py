@@ -32,13 +32,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_gen.datasets.pipeline import to_unit_range
 from keras_gen.families.multiworker import MultiWorkerTrainerFixes
 from keras_gen.utils import seeded
-
-tfd = tfp.distributions
+from keras_gen.utils.probability import tfd
 
 PACKAGE = "keras_gen"
 

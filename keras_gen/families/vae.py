@@ -6,7 +6,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_gen.families.base import (
     PACKAGE,
@@ -16,8 +15,7 @@ from keras_gen.families.base import (
     deserialize,
 )
 from keras_gen.utils import seeded
-
-tfd = tfp.distributions
+from keras_gen.utils.probability import tfd
 
 
 def mixture_draw(logits, locs, log_scales, eps, seeds):

@@ -33,13 +33,13 @@ def quiet_native_stderr():
 
 
 def import_tensorflow() -> None:
-    """Import TensorFlow and TFP once, with their native start-up messages silenced."""
+    """Import TensorFlow once, with its native start-up messages silenced (TFP is imported at its
+    first use, :mod:`keras_gen.utils.probability`; its import prints nothing)."""
     global _imported
     if _imported:
         return
     with quiet_native_stderr():
         import tensorflow as tf
-        import tensorflow_probability  # noqa: F401
 
         tf.config.list_physical_devices()  # the CUDA probe (and its cuInit line on CPU-only hosts) runs here
     _imported = True
