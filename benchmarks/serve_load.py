@@ -6,7 +6,7 @@
     python benchmarks/serve_load.py --requests 100000 --clients 32   # the memory check (README)
 
 Each cell runs 1, 8 or 32 loopback clients (threads of this process, each with its own HTTP
-connection, which werkzeug's server closes after every response, or its own gRPC channel)
+connection, kept alive across its requests, or its own gRPC channel)
 sending batch-1 ``sample`` requests with fresh seeds for ``--seconds`` (or ``--requests`` in all),
 and prints requests/s, images/s, median and 99th-percentile latency, errors, and the server's
 resident memory (VmRSS) when it started and after the cell. With ``--requests`` each cell also
@@ -14,6 +14,13 @@ samples that memory after every tenth of its requests and prints the trace, so g
 off (caches filled by the first requests) is told from a leak. Clients and server share this
 machine's cores, so the figures are what one machine serving itself reaches; the machine and its
 matmul peak are printed above the table (benchmarks/machine.py).
+
+What batching can gain is bounded before any request is sent, and printed above the table: the
+export's ``sample`` call, timed in this process at batch 1 and at the batch size the clients can
+fill, gives how much more images/s one batched call makes than as many single calls (a ceiling set
+by the model and the CPU); below the table, that call cost and each transport's unbatched
+requests/s at the largest client count give Amdahl's ceiling for the whole request (its handling,
+JSON or protobuf, HTTP and the clients' own work are not batched).
 """
 
 from __future__ import annotations
@@ -110,6 +117,34 @@ def grpc_client(port: int, model: str):
     return call
 
 
+def call_cost(export: Path, batch: int, seconds: float = 3.0) -> dict:
+    """Seconds per ``sample`` call of the newest version under ``export`` at batch 1 and ``batch``
+    (loaded with TensorFlow alone, as the server loads it), after five warm-up calls each."""
+    import numpy as np
+
+    from keras_gen.utils.native import import_tensorflow
+
+    import_tensorflow()  # TensorFlow's start-up lines kept off the table
+    import tensorflow as tf
+
+    version = max((p for p in export.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    signature = tf.saved_model.load(str(version)).signatures["sample"]
+    needs_label = "label" in signature.structured_input_signature[1]
+    out = {}
+    for size in (1, batch):
+        inputs = {"seed": tf.constant(np.arange(size, dtype=np.int32))}
+        if needs_label:
+            inputs["label"] = tf.zeros([size], tf.int32)
+        for _ in range(5):
+            signature(**inputs)
+        calls, begin = 0, time.perf_counter()
+        while time.perf_counter() - begin < seconds:
+            signature(**inputs)
+            calls += 1
+        out[size] = (time.perf_counter() - begin) / calls
+    return out
+
+
 def cell(make_client, clients: int, seconds: float, requests: int | None, pid: int | None = None) -> dict:
     """Run ``clients`` threads for ``seconds`` (or ``requests`` in all); with ``requests`` and the server's
     ``pid``, ``trace`` holds (requests sent, server MB) after each tenth of them."""
@@ -161,7 +196,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.root) if args.root else Path(tmp) / "saved_models"
         model = args.model if args.root else tiny_export(root)
-        rows, traces = [], []
+        clients_list = [int(c) for c in args.clients.split(",")]
+        most = max(clients_list)
+        cost = call_cost(root / model, most)
+        print(f"# {model}'s sample call here: {1000 * cost[1]:.2f} ms at batch 1, {1000 * cost[most]:.2f} ms at "
+              f"batch {most}: one call of {most} makes {most * cost[1] / cost[most]:.1f}x the images/s of {most} "
+              f"calls of 1, the most batching can gain on this CPU", flush=True)
+        rows, traces, unbatched = [], [], {}
         transports = [t.strip() for t in args.transports.split(",")]
         for batching in (b.strip() == "on" for b in args.batching.split(",")):
             proc, http_port, grpc_port = start(root, batching)
@@ -171,8 +212,10 @@ def main(argv=None) -> int:
                                            ("gRPC", lambda: grpc_client(grpc_port, model))):
                     if transport not in transports:
                         continue
-                    for clients in (int(c) for c in args.clients.split(",")):
+                    for clients in clients_list:
                         r = cell(factory, clients, args.seconds, args.requests, proc.pid)
+                        if clients == most:
+                            unbatched.setdefault(transport, {})[batching] = r["per_s"]
                         rows.append(f"| {transport} | {'on' if batching else 'off'} | {clients} | {r['requests']:,} | "
                                     f"{r['per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
                                     f"{started:,.0f} -> {rss_mb(proc.pid):,.0f} |")
@@ -188,6 +231,17 @@ def main(argv=None) -> int:
           "server MB (start -> after) |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    for transport, rates in unbatched.items():
+        if False not in rates:
+            continue
+        # Amdahl: a request costs 1/rate of the machine; batching shrinks only its model call, from
+        # cost[1] to cost[most] / most (the call above ran alone on the CPU; under load it costs more).
+        per_request = 1.0 / rates[False]
+        bound = per_request / max(per_request - cost[1] + cost[most] / most, 1e-9)
+        measured = f", measured {rates[True] / rates[False]:.2f}x" if True in rates else ""
+        print(f"\n{transport} at {most} clients: batching can gain at most {bound:.2f}x here (a request takes "
+              f"{1000 * per_request:.2f} ms of the machine unbatched, {1000 * cost[1]:.2f} ms of it the model's "
+              f"call){measured}")
     if traces:
         print("\nserver MB after each tenth of the requests:\n")
         print("| transport | batching | clients | " + " | ".join(f"{10 * i}%" for i in range(1, 11)) + " |")

@@ -1,46 +1,75 @@
-"""The REST and explorer server's request threads: a fixed pool, not a thread per request.
+"""The REST and explorer server (waitress): kept-alive connections, a fixed pool of request threads.
 
-werkzeug's server closes every connection after its response, so a thread per connection was a
-thread per request, and each new thread that called TensorFlow kept some state: the REST server
-grew 3 MB per 10,000 requests (README, the memory check of ``benchmarks/serve_load.py``). A plain
-WSGI app stands in for the REST app here: what is checked is which threads answer."""
+werkzeug's development server, used before, closed every connection after its response, so a
+thread per connection was a thread per request, and each new thread that called TensorFlow kept
+some state: the REST server grew 3 MB per 10,000 requests (README, the memory check of
+``benchmarks/serve_load.py``). A plain WSGI app stands in for the REST app here: what is checked is
+which connections and threads answer."""
 
 from __future__ import annotations
 
 import http.client
 import threading
 
-from keras_gen.serving.server import REQUEST_THREADS, _PooledWSGIServer, _RequestHandler, listen
+from keras_gen.serving.server import REQUEST_THREADS, listen, make_server
 
 
-def test_requests_are_answered_by_a_fixed_pool_of_threads():
-    answered_by = []
+def serve(app, **kwargs):
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = make_server(app, sock, **kwargs)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def stop():
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        server.close()
+        thread.join(timeout=30)
+        sock.close()
+
+    return port, stop
+
+
+def test_one_connection_carries_many_requests_answered_by_a_fixed_pool():
+    answered_by, peers = [], set()
 
     def app(environ, start_response):
         answered_by.append(threading.current_thread().name)
+        peers.add(environ["REMOTE_PORT"])
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
         return [b"ok"]
 
-    sock = listen("127.0.0.1", 0)
-    host, port = sock.getsockname()[:2]
-    server = _PooledWSGIServer(host, port, app, _RequestHandler, fd=sock.fileno())
-    sock.close()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    port, stop = serve(app)
     try:
-        requests = 3 * REQUEST_THREADS
-        for _ in range(requests):
-            connection = http.client.HTTPConnection(host, port, timeout=30)
-            connection.request("GET", "/")
-            reply = connection.getresponse()
-            assert (reply.status, reply.read()) == (200, b"ok")
-            assert reply.getheader("Connection") == "close"  # werkzeug's: a new connection per request
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(2 * REQUEST_THREADS)]
+        for _ in range(3):  # each connection is used three times
+            for connection in connections:
+                connection.request("GET", "/")
+                reply = connection.getresponse()
+                assert (reply.status, reply.read()) == (200, b"ok")
+                assert reply.getheader("Connection", "").lower() != "close"
+        for connection in connections:
             connection.close()
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=30)
-    assert len(answered_by) == requests
-    assert all(name.startswith("keras-gen-request") for name in answered_by), set(answered_by)
-    # Threads are reused: at most the pool's size, however many connections came.
+        stop()
+    assert len(answered_by) == 3 * 2 * REQUEST_THREADS
+    assert len(peers) == 2 * REQUEST_THREADS  # kept alive: one client port per connection, not per request
+    # A fixed pool: at most its size, however many connections and requests came.
     assert len(set(answered_by)) <= REQUEST_THREADS
+
+
+def test_verbose_logs_one_line_per_request(capfd):
+    def app(environ, start_response):
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "4")])
+        return [b"gone"]
+
+    port, stop = serve(app, verbose=True)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/v1/models/x?y=1")
+        assert connection.getresponse().status == 404
+        connection.close()
+    finally:
+        stop()
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert lines == ['127.0.0.1 "GET /v1/models/x?y=1" 404 4'], lines

@@ -1,27 +1,37 @@
 """Running a WSGI app of :mod:`keras_gen.serving` (the REST API, the explorer): the listening
-socket, loopback checks, a werkzeug server with a fixed pool of request threads that stops on
-SIGTERM or Ctrl-C.
+socket, loopback checks, and waitress (Pylons' pure-Python WSGI server) with a fixed pool of request
+threads and HTTP/1.1 keep-alive, stopping on SIGTERM or Ctrl-C.
 
-It is a development server: production serving is TF Serving (see the README).
+Why waitress and not werkzeug's development server (which keras_gen used before): werkzeug's closes
+every connection after its response, so each request cost a new TCP connection and, with a thread
+per connection, a new thread; TensorFlow keeps a little state for every thread that calls it, and
+the REST server grew 3 MB per 10,000 requests (``benchmarks/serve_load.py --requests 100000``).
+waitress keeps connections open and answers from ``REQUEST_THREADS`` threads, whatever the number
+of connections.
+
+It is still a development server: production serving is TF Serving (see the README).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import signal
 import socket
+import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
-
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from keras_gen.utils.errors import UserError
 
 DEFAULT_PORT = 8501
 DEFAULT_HOST = "127.0.0.1"
-# Requests handled at once; more wait in the listening socket's queue. As many as the load benchmark's
+# Requests handled at once; more wait, queued, on their connections. As many as the load benchmark's
 # largest client count, so request batching can join that many concurrent requests.
 REQUEST_THREADS = 32
+# Open connections at once (waitress' default is 100); more wait in the listening socket's queue.
+CONNECTION_LIMIT = 256
+# An idle kept-alive connection is closed after this many seconds (waitress' default, 120).
+IDLE_SECONDS = 120
 
 
 def is_loopback(host: str) -> bool:
@@ -57,33 +67,37 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _RequestHandler(WSGIRequestHandler):
-    verbose = False
+def _logged(app, stream=None):
+    """``app`` that writes one line per request on stderr: client, method, path, status, bytes."""
 
-    def log_request(self, code="-", size="-"):
-        if self.verbose:
-            super().log_request(code, size)
+    def logging_app(environ, start_response):
+        seen = {}
+
+        def start(status, headers, exc_info=None):
+            seen["status"] = status.split(" ", 1)[0]
+            seen["bytes"] = next((v for k, v in headers if k.lower() == "content-length"), "-")
+            return start_response(status, headers, exc_info)
+
+        try:
+            return app(environ, start)
+        finally:
+            path = environ.get("PATH_INFO", "") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
+            print(f'{environ.get("REMOTE_ADDR", "-")} "{environ.get("REQUEST_METHOD")} {path}" '
+                  f'{seen.get("status", "-")} {seen.get("bytes", "-")}', file=stream or sys.stderr, flush=True)
+
+    return logging_app
 
 
-class _PooledWSGIServer(ThreadedWSGIServer):
-    """werkzeug's threaded server, its requests handled by a fixed pool of threads instead of a new
-    thread each. werkzeug's server closes every connection after its response (it has no keep-alive),
-    so a thread per connection is a thread per request, and TensorFlow keeps a little state for
-    every thread that calls it: the server grew by about 0.3 KB a request, 27 MB over 100,000
-    (``benchmarks/serve_load.py --requests 100000``); with the pool it stays flat."""
+def make_server(app, sock: socket.socket, *, verbose: bool = False, threads: int = REQUEST_THREADS):
+    """A waitress server for ``app`` on the listening ``sock`` (from :func:`listen`), not yet running:
+    ``.run()`` serves until KeyboardInterrupt, ``.close()`` and ``.task_dispatcher.shutdown()`` stop it."""
+    from waitress.server import create_server
 
-    def __init__(self, *args, threads: int = REQUEST_THREADS, **kwargs):
-        self._pool = None  # werkzeug's __init__ closes its own socket when given a file descriptor
-        super().__init__(*args, **kwargs)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="keras-gen-request")
-
-    def process_request(self, request, client_address):
-        self._pool.submit(self.process_request_thread, request, client_address)
-
-    def server_close(self):
-        super().server_close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+    # waitress warns on its logger when requests queue for a thread ("Task queue depth is N"): under
+    # load that is expected of a fixed pool, not a fault; errors still reach stderr.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    return create_server(_logged(app) if verbose else app, sockets=[sock], threads=threads, ident="keras-gen",
+                         connection_limit=CONNECTION_LIMIT, channel_timeout=IDLE_SECONDS)
 
 
 def url_of(host: str, port: int) -> str:
@@ -93,20 +107,17 @@ def url_of(host: str, port: int) -> str:
 
 def run(app, sock: socket.socket, *, verbose: bool = False) -> None:
     """Serve ``app`` on the listening ``sock`` (from :func:`listen`) until Ctrl-C or SIGTERM."""
-    handler = type("RequestHandler", (_RequestHandler,), {"verbose": verbose})
-    host, port = sock.getsockname()[:2]
-    server = _PooledWSGIServer(host, port, app, handler, fd=sock.fileno())
-    sock.close()  # the server holds its own duplicate
+    server = make_server(app, sock, verbose=verbose)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.run()  # returns on KeyboardInterrupt, its request threads stopped
     finally:
-        server.server_close()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        server.close()
+        sock.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
