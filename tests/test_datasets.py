@@ -6,7 +6,6 @@ trained on for a few steps with ``train.py``; Fashion-MNIST from the Debian pack
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
 import pickle
@@ -20,7 +19,7 @@ import tensorflow as tf
 from keras_gen.datasets import char74k, pipeline, registry
 from keras_gen.utils.errors import UserError
 
-from conftest import REPO, assert_one_line_error, run, run_in_process
+from conftest import REPO, assert_one_line_error, run_in_process
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
@@ -147,9 +146,9 @@ def train_runs(root: Path, out: Path) -> dict:
         "char74k": (args("char74k", "--model", "mlp_gan_wide", "--dataset", "char74k", "--subset", "hnd",
                          "--data-dir", root / "char74k", "--no-export"), None),
     }
-    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:  # overlaps the ~10 s TensorFlow imports
-        futures = {name: pool.submit(run, a, env=env) for name, (a, env) in jobs.items()}
-        return {name: f.result() for name, f in futures.items()}
+    # What train.py makes of each format, through its main in this process (one after another: a call
+    # holds the process's working directory and output): no TensorFlow start per job.
+    return {name: run_in_process(a, env=env) for name, (a, env) in jobs.items()}
 
 
 @pytest.fixture(scope="session")

@@ -414,6 +414,9 @@ def test_the_learning_rate_has_one_home():
         resolve_config("mlp_gan", learning_rate=-1.0)
 
 
+# The finalizer's KeyboardInterrupt is "ignored" by Python, which is the case under test; pytest would
+# report it as a warning.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_ctrl_c_lost_in_a_finalizer_still_stops_training():
     """Python swallows a KeyboardInterrupt raised inside __del__; the guard raises it again at the
     next step's end, so fit stops (a loaded machine once trained on for two minutes after Ctrl-C)."""
