@@ -235,9 +235,11 @@ def main(argv=None) -> int:
         if False not in rates:
             continue
         # Amdahl: a request costs 1/rate of the machine; batching shrinks only its model call, from
-        # cost[1] to cost[most] / most (the call above ran alone on the CPU; under load it costs more).
+        # cost[1] to cost[most] / most. The call above ran alone on an idle CPU: under load, calls overlap
+        # and a request can cost the machine less than that call took, so the rest is at least 0 and the
+        # bound at most what one batched call gains by itself.
         per_request = 1.0 / rates[False]
-        bound = per_request / max(per_request - cost[1] + cost[most] / most, 1e-9)
+        bound = min(per_request / (max(per_request - cost[1], 0.0) + cost[most] / most), most * cost[1] / cost[most])
         measured = f", measured {rates[True] / rates[False]:.2f}x" if True in rates else ""
         print(f"\n{transport} at {most} clients: batching can gain at most {bound:.2f}x here (a request takes "
               f"{1000 * per_request:.2f} ms of the machine unbatched, {1000 * cost[1]:.2f} ms of it the model's "
