@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import REPO, run
+from conftest import REPO, run, run_in_process
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,8 @@ def test_train_py_multiworker_with_one_local_worker(tmp_path, tiny_mnist_dir):
 
 
 def test_multiworker_without_tf_config_is_a_clear_error(tmp_path):
-    proc = run([REPO / "train.py", "--model", "vae_mlp_2d", "--strategy", "multiworker"], cwd=tmp_path,
-               env={"TF_CONFIG": ""})
+    proc = run_in_process([REPO / "train.py", "--model", "vae_mlp_2d", "--strategy", "multiworker"], cwd=tmp_path,
+                          env={"TF_CONFIG": ""})  # refused before any strategy exists: safe in this process
     assert proc.returncode == 2 and "TF_CONFIG" in proc.stderr and "Traceback" not in proc.stderr
 
 

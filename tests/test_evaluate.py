@@ -258,7 +258,7 @@ def test_extractor_dataset_mismatch_from_the_command_line(runs, tmp_path, defaul
     meta = json.loads(meta_path.read_text())
     meta["image_shape"] = [128, 128, 3]
     (export / "assets" / "keras_gen.json").write_text(json.dumps(meta))
-    proc = run([*CLI, "evaluate", export, *SMALL], cwd=tmp_path, env=env_for(default_slot_cache))
+    proc = run([*CLI, "evaluate", export, *SMALL], cwd=tmp_path, env=env_for(default_slot_cache))  # a real process
     assert_one_line_error(proc, "128x128x3", "28x28x1", "--extractor inception")
 
 

@@ -33,7 +33,7 @@ import pytest
 from keras_gen.evaluation import fid_inception as fi
 from keras_gen.utils.errors import UserError
 
-from conftest import REPO, assert_one_line_error, run
+from conftest import REPO, assert_one_line_error, run_in_process
 
 FIXTURE = REPO / "tests" / "fixtures" / "fid_inception_reference.npz"
 RELATIVE_ERROR = 1e-4
@@ -429,7 +429,7 @@ def test_fid_weights_command_refuses_a_bad_file_and_writes_nothing(tmp_path, syn
     del tensors["Conv2d_1a_3x3.bn.running_var"]
     bad = write_torch_zip(tmp_path / "bad.pth", tensors)
     cache = tmp_path / "cache"
-    proc = run(["-m", "keras_gen", "fid-weights", bad], env={"KERAS_GEN_CACHE": str(cache)})
+    proc = run_in_process(["-m", "keras_gen", "fid-weights", bad], env={"KERAS_GEN_CACHE": str(cache)})
     assert_one_line_error(proc, "keras-gen fid-weights: error:", "Conv2d_1a_3x3.bn.running_var",
                           "is not the 2015-12-05 FID Inception network")
     assert not cache.exists() or not any(cache.rglob("*"))  # no cache file, no temporary file

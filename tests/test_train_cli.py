@@ -134,7 +134,7 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(tmp_path, tiny_mn
 
 
 def test_unknown_model_is_one_line_exit_2(tmp_path):
-    proc = run([TRAIN, "--model", "dcgann"], cwd=tmp_path)
+    proc = run_in_process([TRAIN, "--model", "dcgann"], cwd=tmp_path)
     assert_one_line_error(proc, "unknown model 'dcgann'", "dcgan", "--list-models")
     assert not (tmp_path / "runs").exists()
 
