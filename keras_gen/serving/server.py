@@ -67,7 +67,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _logged(app, stream=None):
+def _logged(app):
     """``app`` that writes one line per request on stderr: client, method, path, status, bytes."""
 
     def logging_app(environ, start_response):
@@ -83,7 +83,7 @@ def _logged(app, stream=None):
         finally:
             path = environ.get("PATH_INFO", "") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
             print(f'{environ.get("REMOTE_ADDR", "-")} "{environ.get("REQUEST_METHOD")} {path}" '
-                  f'{seen.get("status", "-")} {seen.get("bytes", "-")}', file=stream or sys.stderr, flush=True)
+                  f'{seen.get("status", "-")} {seen.get("bytes", "-")}', file=sys.stderr, flush=True)
 
     return logging_app
 
