@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 import threading
 
-from keras_gen.serving.server import REQUEST_THREADS, listen, make_server
+from keras_gen.serving.server import REQUEST_THREADS, listen, make_server, stop_server
 
 
 def serve(app, **kwargs):
@@ -22,8 +22,7 @@ def serve(app, **kwargs):
     thread.start()
 
     def stop():
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
+        stop_server(server)
         thread.join(timeout=30)
         sock.close()
 

@@ -90,7 +90,7 @@ def _logged(app):
 
 def make_server(app, sock: socket.socket, *, verbose: bool = False, threads: int = REQUEST_THREADS):
     """A waitress server for ``app`` on the listening ``sock`` (from :func:`listen`), not yet running:
-    ``.run()`` serves until KeyboardInterrupt, ``.close()`` and ``.task_dispatcher.shutdown()`` stop it."""
+    ``.run()`` serves until KeyboardInterrupt; :func:`stop_server` stops it."""
     from waitress.server import create_server
 
     # waitress warns on its logger when requests queue for a thread ("Task queue depth is N"): under
@@ -98,6 +98,12 @@ def make_server(app, sock: socket.socket, *, verbose: bool = False, threads: int
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     return create_server(_logged(app) if verbose else app, sockets=[sock], threads=threads, ident="keras-gen",
                          connection_limit=CONNECTION_LIMIT, channel_timeout=IDLE_SECONDS)
+
+
+def stop_server(server) -> None:
+    """Stop a :func:`make_server` server: its request threads (queued requests dropped), then its sockets."""
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    server.close()
 
 
 def url_of(host: str, port: int) -> str:
@@ -116,8 +122,7 @@ def run(app, sock: socket.socket, *, verbose: bool = False) -> None:
     try:
         server.run()  # returns on KeyboardInterrupt, its request threads stopped
     finally:
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        server.close()
+        stop_server(server)
         sock.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
