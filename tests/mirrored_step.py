@@ -26,12 +26,12 @@ from keras_gen.training.build import compile_model  # noqa: E402
 GLOBAL_BATCH = 16
 
 
-def one_step(name, strategy, images, labels, *, deterministic_posterior):
+def one_step(name, strategy, images, labels, *, deterministic_posterior, **builder):
     # SGD: the update is lr * gradient, so a gradient N times too large shows (Adam's first step would hide it).
     config = resolve_config(name, optimizer={"name": "sgd", "learning_rate": 0.01}, strategy="mirrored")
     with strategy.scope():
         keras.utils.set_random_seed(0)
-        model = models_zoo.build(name)
+        model = models_zoo.build(name, **builder)
         if deterministic_posterior:
             # log-variance bias -30: sigma ~ 3e-7, so z = mu and the step is deterministic.
             layer = model.encoder.get_layer("z_log_var")
@@ -43,11 +43,14 @@ def one_step(name, strategy, images, labels, *, deterministic_posterior):
     before = [w.numpy().copy() for w in model.trainable_weights]
     history = model.fit(ds, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False).history
     after = [w.numpy() for w in model.trainable_weights]
-    return before, after, {k: float(v[-1]) for k, v in history.items()}, strategy.num_replicas_in_sync
+    logs = {k: float(v[-1]) for k, v in history.items()}
+    if hasattr(model, "d_optimizer"):
+        logs["d_updates"] = int(model.d_optimizer.iterations.numpy())
+    return before, after, logs, strategy.num_replicas_in_sync
 
 
 x, y = load_idx_arrays(REPO_DATA_DIR / "mnist", "train")
-x, y = x[:GLOBAL_BATCH], y[:GLOBAL_BATCH]
+x, y = x[:2 * GLOBAL_BATCH], y[:2 * GLOBAL_BATCH]  # the GAN below takes k = 2 batches a step
 result = {}
 # One strategy object for the whole process: two would reuse collective instance keys.
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -60,7 +63,9 @@ result["vae"] = {
     "max_update": max(float(np.abs(p - q).max()) for p, q in zip(a1, b1)),
     "logs": [logs1, logs2],
 }
-_, _, gan_logs, gan_replicas = one_step("mlp_gan_wide", mirrored, x, y, deterministic_posterior=False)
+# k = 2 discriminator updates a step: under a strategy they are unrolled, not a tf.while_loop
+# (an optimizer's merge_call cannot run inside a loop's body).
+_, _, gan_logs, gan_replicas = one_step("mlp_gan", mirrored, x, y, deterministic_posterior=False, d_steps=2)
 result["gan"] = {"replicas": gan_replicas, "logs": gan_logs}
 print(json.dumps(result))
 sys.stdout.flush()

@@ -32,7 +32,7 @@ def test_mirrored_logs_are_means_over_the_global_batch(mirrored):
 
 def test_gan_trains_under_mirrored(mirrored):
     gan = mirrored["gan"]
-    assert gan["replicas"] == 2
+    assert gan["replicas"] == 2 and gan["logs"].pop("d_updates") == 2  # k = 2 discriminator updates
     assert all(np.isfinite(v) for v in gan["logs"].values())
     # Non-saturating G loss and the D loss of a near-random start are both around log 2 per term.
     assert 0.5 < gan["logs"]["d_loss"] < 3.0 and 0.2 < gan["logs"]["g_loss"] < 3.0
