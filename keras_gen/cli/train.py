@@ -111,15 +111,15 @@ def list_datasets(out=print) -> None:
 
 
 def run_train(args: argparse.Namespace, out=print) -> None:
+    if args.list_models:
+        return list_models(out)
+    if args.list_datasets:
+        return list_datasets(out)  # before the imports below: the list needs no TensorFlow
     from keras_gen.config import FIELDS, resolve_config
     from keras_gen.training.build import print_summary
     from keras_gen.training.resume import find_resume_dir, resume_config
     from keras_gen.training.run import train
 
-    if args.list_models:
-        return list_models(out)
-    if args.list_datasets:
-        return list_datasets(out)
     # Every flag named like a RunConfig field overrides it (None: not given); --image-size sets
     # the height and width of the config's image_shape.
     overrides = {k: v for k, v in vars(args).items() if (k in FIELDS and k != "model") or k == "image_size"}
