@@ -37,16 +37,17 @@ def cpu_info() -> dict:
             "load_average": list(os.getloadavg())}
 
 
-def measure_peak(sizes=(512, 1024, 2048), seconds: float = 1.0) -> dict:
-    """TensorFlow's best fp32 matmul throughput here, now: ``{"gflops", "size", "by_size", "onednn"}``,
-    with keras_gen's TensorFlow settings (oneDNN on unless TF_ENABLE_ONEDNN_OPTS=0) if TensorFlow
-    was not imported before."""
+def measure_peak(sizes=(512, 1024, 2048), seconds: float = 1.0, dtype: str = "float32") -> dict:
+    """TensorFlow's best ``dtype`` matmul throughput here, now: ``{"gflops", "size", "by_size",
+    "onednn", "dtype"}``, with keras_gen's TensorFlow settings (oneDNN on unless
+    TF_ENABLE_ONEDNN_OPTS=0) if TensorFlow was not imported before. ``bfloat16``: the ceiling a CPU
+    with AVX512-BF16 or AMX offers mixed precision."""
     import tensorflow as tf
 
     by_size = {}
     for n in sizes:
-        a = tf.random.normal([n, n])
-        b = tf.random.normal([n, n])
+        a = tf.cast(tf.random.normal([n, n]), dtype)
+        b = tf.cast(tf.random.normal([n, n]), dtype)
         matmul = tf.function(lambda x, y: tf.matmul(x, y))
         matmul(a, b).numpy()  # trace and warm up
         calls, start = 0, time.perf_counter()
@@ -58,7 +59,7 @@ def measure_peak(sizes=(512, 1024, 2048), seconds: float = 1.0) -> dict:
                 break
         by_size[n] = 2 * n ** 3 * calls / elapsed / 1e9
     best = max(by_size, key=by_size.get)
-    return {"gflops": by_size[best], "size": best, "by_size": by_size, "onednn": onednn_enabled()}
+    return {"gflops": by_size[best], "size": best, "by_size": by_size, "onednn": onednn_enabled(), "dtype": dtype}
 
 
 def onednn_enabled() -> bool:
@@ -73,7 +74,8 @@ def describe(info: dict, peak: dict | None = None) -> str:
     line = (f"{info['cpu']}; {info['cores']} cores; {' '.join(info['instruction_sets']) or 'no AVX'}; "
             f"load average {info['load_average'][0]:.1f}")
     if peak:
-        line += (f"; TensorFlow fp32 matmul {peak['gflops']:.0f} GFLOP/s (n = {peak['size']}, oneDNN "
+        dtype = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(peak.get("dtype", "float32"))
+        line += (f"; TensorFlow {dtype} matmul {peak['gflops']:.0f} GFLOP/s (n = {peak['size']}, oneDNN "
                  f"{'on' if peak.get('onednn') else 'off'}, measured now)")
     return line
 

@@ -24,7 +24,16 @@ TensorFlow's kernel, which is as good or better on large strided maps. :class:`C
 its input gradient (stride 1, or outputs of at most :data:`COL2IM_MAX_POSITIONS` positions; the
 rest stays on Keras' path), :class:`Conv2DTranspose` as its forward pass at stride 1 (strided ones
 keep TensorFlow's kernel, which col2im does not beat there); forward convolutions and filter
-gradients are TensorFlow's. ``benchmarks/layer_speed.py`` measures every layer of a zoo model.
+gradients are TensorFlow's. ``benchmarks/layer_speed.py`` measures every layer of a zoo model
+(``--keras-path``: beside Keras' own layer with the same weights).
+
+The strided col2im pays only where TensorFlow's kernel is slow: on a CPU with AVX-512, oneDNN's
+strided input gradient (``brgconv_strided``) is as fast or faster, and in bfloat16 much faster
+(:func:`strided_col2im_pays`). Measured on a 2-core AMD EPYC with AVX-512 and AVX512-BF16, batch
+128, forward + backward of the layer: ``dcgan_32``'s 8x8x64 -> 4x4x128 (4x4, stride 2) 13.2 ms
+with col2im against 8.6 ms through Keras in float32, 77 against 8.0 ms in bfloat16; ``dcgan``'s
+7x7x128 -> 4x4x256 (5x5, stride 2) 53 against 47 ms in float32, 481 against 40 ms in bfloat16
+(col2im's shifted sums run as bfloat16 element-wise ops, which have no native kernels).
 
 Both are serialized as ``keras_gen>Conv2D`` / ``keras_gen>Conv2DTranspose``; summaries still read
 ``Conv2D`` and ``Conv2DTranspose``.
@@ -51,6 +60,34 @@ GROWTH_LIMIT = 1.5
 # gradient (measured, batch 128: 4x4x256 -> 2x2x512, 5x5 s2 in 57 ms against TensorFlow's 159; at
 # 4x4 outputs and larger TensorFlow's Conv2DBackpropFilter is as fast or faster).
 IM2COL_FILTER_MAX_POSITIONS = 4
+
+
+# Whether strided convolutions take the col2im input gradient: None = as :func:`strided_col2im_pays`
+# finds for this machine; True or False to force one path (tests, benchmarks).
+STRIDED_COL2IM: bool | None = None
+
+
+def strided_col2im_pays() -> bool:
+    """Whether col2im beats TensorFlow's strided ``Conv2DBackpropInput`` here: not where TensorFlow
+    runs oneDNN on a CPU with AVX-512 (its ``brgconv_strided`` kernels; module docstring), yes on
+    the others (AVX2: 41 ms against 1.2 s on the ``dcgan`` shape). ``STRIDED_COL2IM`` overrides."""
+    if STRIDED_COL2IM is not None:
+        return STRIDED_COL2IM
+    return not _onednn_avx512()
+
+
+def _onednn_avx512() -> bool:
+    global _ONEDNN_AVX512
+    if _ONEDNN_AVX512 is None:
+        from tensorflow.python.util import _pywrap_util_port
+
+        from keras_gen.utils.cpu import cpu_model_and_flags
+
+        _ONEDNN_AVX512 = bool(_pywrap_util_port.IsMklEnabled()) and "avx512f" in cpu_model_and_flags()[1]
+    return _ONEDNN_AVX512
+
+
+_ONEDNN_AVX512: bool | None = None
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -127,13 +164,13 @@ def input_gradient(dy, kernel, input_hw, *, strides: tuple[int, int], padding):
     unless the input is more than 1.5x the output's size (a VALID convolution, whose adjoint would
     mostly multiply padding zeros), then :func:`conv2d_input_gradient`; at larger strides
     :func:`conv2d_input_gradient` on output maps of at most :data:`COL2IM_MAX_POSITIONS`
-    positions, else TensorFlow's ``Conv2DBackpropInput``."""
+    positions where :func:`strided_col2im_pays`, else TensorFlow's ``Conv2DBackpropInput``."""
     (h, w), (oh, ow) = input_hw, (dy.shape[1], dy.shape[2])
     if tuple(strides) == (1, 1):
         if h * w > GROWTH_LIMIT * oh * ow:
             return conv2d_input_gradient(dy, kernel, input_hw, strides=strides, padding=padding)
         return stride1_adjoint(dy, kernel, padding)
-    if oh * ow <= COL2IM_MAX_POSITIONS:
+    if oh * ow <= COL2IM_MAX_POSITIONS and strided_col2im_pays():
         return conv2d_input_gradient(dy, kernel, input_hw, strides=strides, padding=padding)
     (pt, pb), (pl, pr) = padding
     return tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.stack([tf.shape(dy)[0], h, w, kernel.shape[2]]),
@@ -225,9 +262,10 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     def _fast_path(self, inputs) -> bool:
-        """Stride 1, a strided convolution with a small output map (where col2im wins), or a kernel
-        smaller than its stride (see :func:`filter_gradient`); the rest gains nothing and stays on
-        Keras' path, which Grappler fuses with bias and activation."""
+        """Stride 1, a strided convolution with a small output map (where col2im wins, or on CPUs
+        where it does not, :func:`filter_gradient`'s im2col), or a kernel smaller than its stride
+        (see :func:`filter_gradient`); the rest gains nothing and stays on Keras' path, which
+        Grappler fuses with bias and activation."""
         if not (self.data_format == "channels_last" and self.groups == 1 and tuple(self.dilation_rate) == (1, 1)
                 and inputs.shape[1] is not None and inputs.shape[2] is not None
                 and keras.backend.backend() == "tensorflow"):
@@ -235,7 +273,7 @@ class Conv2D(keras.layers.Conv2D):
         if tuple(self.strides) == (1, 1) or any(k < s for k, s in zip(self.kernel_size, self.strides)):
             return True  # a kernel smaller than its stride: Keras' path would meet the oneDNN bug of filter_gradient
         oh, ow = self.compute_output_shape(inputs.shape)[1:3]
-        return oh * ow <= COL2IM_MAX_POSITIONS
+        return oh * ow <= (COL2IM_MAX_POSITIONS if strided_col2im_pays() else IM2COL_FILTER_MAX_POSITIONS)
 
     def convolution_op(self, inputs, kernel):
         if not self._fast_path(inputs):

@@ -82,20 +82,29 @@ def assert_same(ref, new, rtol=1e-4):
         assert np.abs(a - b).max() / scale < rtol, np.abs(a - b).max() / scale
 
 
+@pytest.fixture(params=[True, False], ids=["col2im", "no-col2im"])
+def strided_col2im(request, monkeypatch):
+    """Both choices of :func:`keras_gen.layers.strided_col2im_pays` on any machine: col2im (CPUs
+    without AVX-512) and TensorFlow's strided input gradient (oneDNN on AVX-512)."""
+    monkeypatch.setattr(kg_layers, "STRIDED_COL2IM", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("h,cin,cout,k,s,padding", CONV_CASES)
-def test_conv2d_matches_keras(h, cin, cout, k, s, padding):
+def test_conv2d_matches_keras(h, cin, cout, k, s, padding, strided_col2im):
     ref, new = paired(keras.layers.Conv2D(cout, k, strides=s, padding=padding, activation="tanh"),
                       kg_layers.Conv2D(cout, k, strides=s, padding=padding, activation="tanh"), (3, h, h, cin))
     x = tf.random.stateless_normal([3, h, h, cin], seed=[1, 2])
     out = new.compute_output_shape(x.shape)
-    assert new._fast_path(x) == (s == 1 or k < s or out[1] * out[2] <= kg_layers.COL2IM_MAX_POSITIONS)
+    small = kg_layers.COL2IM_MAX_POSITIONS if strided_col2im else kg_layers.IM2COL_FILTER_MAX_POSITIONS
+    assert new._fast_path(x) == (s == 1 or k < s or out[1] * out[2] <= small)
     assert_same(derivatives(ref, x), derivatives(new, x))
 
 
 @pytest.mark.parametrize("h,k,s,padding", [(20, 5, 2, "same"), (20, 3, 2, "valid"), (6, 3, 1, "same"),
                                            (6, 3, 1, "valid"), (9, 4, 3, "same")])
 @pytest.mark.parametrize("formulation", ["col2im", "chosen"])
-def test_input_gradient_formulations_match_tensorflow(h, k, s, padding, formulation):
+def test_input_gradient_formulations_match_tensorflow(h, k, s, padding, formulation, strided_col2im):
     """Every formulation of the input gradient (col2im on any shape, and the one input_gradient
     picks, TensorFlow's kernel on large strided maps included) equals Conv2DBackpropInput."""
     x = tf.random.stateless_normal([2, h, h, 3], seed=[7, 8])
@@ -201,3 +210,20 @@ def test_generator_step_reuses_the_fake_batch(step, calls):
     assert GAN.from_config(gan.get_config()).generator_step == step
     with pytest.raises(ValueError, match="generator_step"):
         GAN(base.generator, base.discriminator, latent_dim=100, image_shape=(28, 28, 1), generator_step="both")
+
+
+def test_strided_col2im_follows_the_cpu(monkeypatch):
+    """Unforced, col2im is chosen except where TensorFlow runs oneDNN on a CPU with AVX-512, whose
+    strided input gradient is as fast or faster (keras_gen/layers.py; benchmarks/layer_speed.py
+    --keras-path measures both)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    from keras_gen.utils.cpu import cpu_model_and_flags
+
+    monkeypatch.setattr(kg_layers, "STRIDED_COL2IM", None)
+    onednn_avx512 = _pywrap_util_port.IsMklEnabled() and "avx512f" in cpu_model_and_flags()[1]
+    assert kg_layers.strided_col2im_pays() is (not onednn_avx512)
+    layer = kg_layers.Conv2D(8, 4, strides=2, padding="same")  # 8x8 -> 4x4: col2im's size, not im2col's
+    x = tf.zeros([1, 8, 8, 3])
+    layer.build(x.shape)
+    assert layer._fast_path(x) is (not onednn_avx512)
