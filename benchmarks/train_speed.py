@@ -5,6 +5,7 @@
     python benchmarks/train_speed.py --models dcgan,vae_conv --jit both --out before.json
     python benchmarks/train_speed.py --compare before.json   # ratio per model against an earlier run
     python benchmarks/train_speed.py --onednn both           # TensorFlow's oneDNN kernels off and on, per model
+    python benchmarks/train_speed.py --mixed-precision both  # float32 and train.py's --mixed-precision, per model
 
 Each model runs in its own process (so peak memory is its own): synthetic batches in the model's
 value range at its default batch size, ``--warmup`` steps, then ``--repeats`` timed runs of
@@ -104,7 +105,8 @@ def time_epochs(model, ds, *, steps: int, repeats: int, warmup: int = 0) -> tupl
 
 
 def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: int | None, warmup: int,
-                repeats: int, steps_per_execution: int | None = None, seconds: float = 3.0) -> dict:
+                repeats: int, steps_per_execution: int | None = None, seconds: float = 3.0,
+                mixed_precision: bool = False) -> dict:
     import numpy as np
     import tensorflow as tf
 
@@ -112,15 +114,19 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
     import models_zoo
     from keras_gen.config import resolve_config
     from keras_gen.training.build import build_model, compile_model
+    from keras_gen.training.distributed import dtype_policy
 
     from machine import onednn_enabled  # benchmarks/, this script's folder
 
     config = resolve_config(name, **({"batch_size": batch_size} if batch_size else {}),
                             **({"jit_compile": jit} if jit is not None else {}),
-                            **({"steps_per_execution": steps_per_execution} if steps_per_execution else {}))
+                            **({"steps_per_execution": steps_per_execution} if steps_per_execution else {}),
+                            mixed_precision=mixed_precision)
     entry = models_zoo.get(name)
-    model = build_model(config, num_classes=10 if entry.conditional else None)
-    compile_model(model, config)
+    with dtype_policy(mixed_precision, out=lambda *a, **k: print(*a, **k, file=sys.stderr)):  # as train.py builds
+        model = build_model(config, num_classes=10 if entry.conditional else None)
+        policy = model.sub_networks[0].dtype_policy.name
+        compile_model(model, config)
     ds = synthetic_batches(model, config)
     if steps is None:  # as many steps as take `seconds`, judged from a second warm-up round
         (round_seconds,), _ = time_epochs(model, ds, warmup=warmup, steps=warmup, repeats=1)
@@ -135,6 +141,7 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
     return {
         "model": name,
         "jit_compile": bool(config.jit_compile),
+        "dtype_policy": policy,
         "steps_per_execution": config.steps_per_execution,
         "batch_size": config.batch_size,
         "steps_timed": steps,
@@ -197,17 +204,22 @@ def main(argv=None) -> int:
     p.add_argument("--onednn", choices=("default", "on", "off", "both"), default="default",
                    help="TensorFlow's oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS): keras_gen's default (on unless "
                         "the variable says otherwise), forced on/off, or both for comparison")
+    p.add_argument("--mixed-precision", choices=("off", "on", "both"), default="off",
+                   help="train.py's --mixed-precision (bfloat16 on CPUs that compute it, else float16): off, on, or "
+                        "both, each in its own process")
     p.add_argument("--out", help="write results as JSON here")
     p.add_argument("--compare", help="an earlier --out file: print the ratio per model")
     p.add_argument("--single", help=argparse.SUPPRESS)
     p.add_argument("--single-jit", help=argparse.SUPPRESS)
+    p.add_argument("--single-mixed", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args.single:
         jit = {"on": True, "off": False, "model": None}[args.single_jit]
         print(json.dumps(measure_one(args.single, jit=jit, batch_size=args.batch_size, steps=args.steps,
                                      warmup=args.warmup, repeats=args.repeats,
-                                     steps_per_execution=args.steps_per_execution, seconds=args.seconds)))
+                                     steps_per_execution=args.steps_per_execution, seconds=args.seconds,
+                                     mixed_precision=args.single_mixed)))
         return 0
 
     sys.path.insert(0, str(REPO))
@@ -233,9 +245,10 @@ def main(argv=None) -> int:
         print(describe(info, peaks[0]), flush=True)
         args.peak_gflops = peaks[0]["gflops"]
     onednn = {"default": [None], "on": ["1"], "off": ["0"], "both": ["0", "1"]}[args.onednn]
+    precisions = {"off": [False], "on": [True], "both": [False, True]}[args.mixed_precision]
     results = []
     for name in names:
-        for mode, dnn in ((m, d) for m in modes for d in onednn):
+        for mode, dnn, mixed in ((m, d, x) for m in modes for d in onednn for x in precisions):
             env = {**os.environ, **({"TF_ENABLE_ONEDNN_OPTS": dnn} if dnn else {})}
             cmd = [sys.executable, __file__, "--single", name, "--single-jit", mode, "--warmup", str(args.warmup),
                    "--repeats", str(args.repeats), "--seconds", str(args.seconds)]
@@ -245,6 +258,8 @@ def main(argv=None) -> int:
                 cmd += ["--batch-size", str(args.batch_size)]
             if args.steps_per_execution:
                 cmd += ["--steps-per-execution", str(args.steps_per_execution)]
+            if mixed:
+                cmd += ["--single-mixed"]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
             if proc.returncode != 0:
                 print(f"{name} (jit {mode}, oneDNN {dnn or 'default'}): failed\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -253,7 +268,8 @@ def main(argv=None) -> int:
             row["peak_fraction"] = row["gflops"] / args.peak_gflops
             results.append(row)
             print(f"{row['model']:16s} jit={'on ' if row['jit_compile'] else 'off'} "
-                  f"oneDNN={'on ' if row['onednn'] else 'off'} spe {row['steps_per_execution']:2d} "
+                  f"oneDNN={'on ' if row['onednn'] else 'off'} {row['dtype_policy']:14s} "
+                  f"spe {row['steps_per_execution']:2d} "
                   f"batch {row['batch_size']:4d} "
                   f"{row['images_per_sec']:9.1f} img/s (min {row['images_per_sec_min']:.1f}, max "
                   f"{row['images_per_sec_max']:.1f})  {row['gflop_per_image']:.4f} GFLOP/img  "

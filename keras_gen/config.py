@@ -57,7 +57,7 @@ class RunConfig:
     jit_compile: bool = False
     steps_per_execution: int = 1  # train steps per call of the compiled step (Keras' steps_per_execution)
     strategy: str = "default"
-    mixed_precision: bool = False  # Keras' mixed_float16 policy: float16 compute, float32 weights and losses
+    mixed_precision: bool = False  # 16-bit compute, float32 weights and losses: training/distributed.mixed_policy
     keep_checkpoints: int = 3
     sample_grid: int = 64
     verbose: int | None = None
