@@ -5,6 +5,10 @@ number of training steps, several seeds. Writes docs/results/levers/.
     python benchmarks/levers.py            # train what is missing, evaluate, write the page; resumable
     python benchmarks/levers.py --plan     # the commands, and nothing else
     python benchmarks/levers.py --render   # rewrite the page from the finished runs
+    python benchmarks/levers.py --only mixed_precision   # train and measure one lever's pairs
+
+A run that is not on this machine (a fresh clone has no ``runs/levers/``) keeps the figures the
+page already publishes.
 
 Each run trains a fixed number of steps (``--epochs E --steps-per-epoch 100``: equal work on both
 sides, whatever else shares the CPU; each row says the training minutes it took), then
@@ -54,6 +58,14 @@ LEVERS = [
     # Zhao et al. 2020's small-data setting: 1,000 training images (Ponnuru's CelebA runs used about as many).
     Lever("diffaugment", "DiffAugment translation,cutout on 1,000 images (`--diffaugment translation,cutout "
           "--limit 1000`)", "mlp_gan_wide", "mnist", 30, ("--diffaugment", "translation,cutout"), ("--limit", "1000")),
+    # bfloat16 on a CPU that computes it (AVX512-BF16 or AMX; train.py picks mixed_bfloat16 there):
+    # does 16-bit compute cost quality at equal steps? Speed: benchmarks/train_speed.py
+    # --mixed-precision both. The VAE where it is fastest, three seeds; the goal recipes' dcgan_32,
+    # two (each run about 4 minutes here).
+    Lever("mixed_precision", "bfloat16 compute (`--mixed-precision` on an AVX512-BF16 CPU)", "vae_mlp", "mnist", 30,
+          ("--mixed-precision",)),
+    Lever("mixed_precision_dcgan_32", "bfloat16 compute (`--mixed-precision` on an AVX512-BF16 CPU)", "dcgan_32",
+          "mnist", 10, ("--mixed-precision",), seeds=(0, 1)),
 ]
 
 
@@ -111,9 +123,12 @@ def train(lever: Lever, side: str, seed: int) -> None:
     subprocess.run([sys.executable, *command], cwd=REPO, check=True)
 
 
-def run_all() -> None:
+def run_all(only=None) -> None:
+    """Every lever's pairs, the truncation sweep and the sampler (or only the levers named ``only``)."""
     ROOT.mkdir(parents=True, exist_ok=True)
     for lever in LEVERS:
+        if only and lever.name not in only:
+            continue
         for seed in lever.seeds:
             for side in ("without", "with"):
                 path = run_dir(lever, side, seed)
@@ -125,6 +140,8 @@ def run_all() -> None:
                         subprocess.run([sys.executable, "-m", "keras_gen", *evaluate_command(path, psi)[1:]],
                                        cwd=REPO, check=True)
                 render()
+    if only and SAMPLER.name not in only:
+        return
     for seed in SAMPLER.seeds:  # trained once, measured twice: its prior, then its fitted mixture
         path = run_dir(SAMPLER, "vae", seed)
         train(SAMPLER, "vae", seed)
@@ -184,18 +201,42 @@ def verdict(without: list[float], with_: list[float]) -> str:
 
 
 def minutes(done: dict) -> str:
-    values = [f["minutes"] for runs in done.values() for f in runs]
-    return f"{min(values):.1f}-{max(values):.1f} min"
+    """``without 0.7-1.2, with 0.8-1.1 min``: each side's range of training minutes."""
+    spans = []
+    for side, runs in done.items():
+        values = [f["minutes"] for f in runs]
+        low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+        spans.append(f"{side} {low if low == high else f'{low}-{high}'}")
+    return ", ".join(spans) + " min"
 
 
 def fmt(mean: float, sd: float) -> str:
     return f"{mean:.3g} ± {sd:.2g}"
 
 
+def published() -> dict:
+    """The figures docs/results/levers publishes now (``results.json``), ``{}`` when there are none."""
+    try:
+        return json.loads((OUT / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def kept(measured: list, before: list | None) -> list:
+    """``measured`` (one entry per seed, None where its run is not here) with the published figure
+    of each missing one."""
+    before = before or []
+    return [m if m is not None or i >= len(before) else before[i] for i, m in enumerate(measured)]
+
+
 def render() -> None:
+    old = published()
+    old_rows = {r["lever"]: r for r in old.get("rows", [])}
     rows, table = [], []
     for lever in LEVERS:
-        sides = {side: [figures(run_dir(lever, side, s)) for s in lever.seeds] for side in ("without", "with")}
+        sides = {side: kept([figures(run_dir(lever, side, s)) for s in lever.seeds],
+                            old_rows.get(lever.name, {}).get("runs", {}).get(side))
+                 for side in ("without", "with")}
         done = {side: [f for f in runs if f] for side, runs in sides.items()}
         rows.append({"lever": lever.name, "label": lever.label, "model": lever.model, "dataset": lever.dataset,
                      "steps": lever.epochs * 100, "seeds": list(lever.seeds), "runs": sides})
@@ -210,7 +251,8 @@ def render() -> None:
     base = next(lever for lever in LEVERS if lever.name == TRUNCATION_LEVER)
     sweep, sweep_table = {}, []
     for psi in TRUNCATIONS:
-        runs = [f for f in (figures(run_dir(base, "without", s), psi) for s in base.seeds) if f]
+        runs = [f for f in kept([figures(run_dir(base, "without", s), psi) for s in base.seeds],
+                                (old.get("truncation") or {}).get(f"{psi:g}")) if f]
         sweep[f"{psi:g}"] = runs
         if runs:
             sweep_table.append(f"| {psi:g} | {len(runs)} | {fmt(*summary([f['fid'] for f in runs]))} | "
@@ -218,15 +260,18 @@ def render() -> None:
                                f"{fmt(*summary([f['recall'] for f in runs]))} |")
     sampler_rows, sampler_table = {}, []
     for fitted in (False, True):
-        runs = []
+        measured = []
         for seed in SAMPLER.seeds:
             path = run_dir(SAMPLER, "vae", seed)
             try:
                 metrics = json.loads((sampler_eval_dir(path, fitted) / "metrics.json").read_text())["metrics"]
             except (OSError, ValueError):
+                measured.append(None)
                 continue
-            runs.append({k: metrics[k]["value"] for k in ("fid", "precision", "recall") if k in metrics})
-        sampler_rows["fitted mixture" if fitted else "N(0, I) prior"] = runs
+            measured.append({k: metrics[k]["value"] for k in ("fid", "precision", "recall") if k in metrics})
+        key = "fitted mixture" if fitted else "N(0, I) prior"
+        runs = [r for r in kept(measured, (old.get("latent_sampler") or {}).get(key)) if r]
+        sampler_rows[key] = runs
         if runs:
             sampler_table.append(f"| {'the fitted mixture' if fitted else 'the N(0, I) prior'} | {len(runs)} | "
                                  f"{fmt(*summary([r['fid'] for r in runs]))} | "
@@ -273,6 +318,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--plan", action="store_true", help="print the commands and exit")
     p.add_argument("--render", action="store_true", help="only rewrite docs/results/levers")
+    p.add_argument("--only", nargs="+", metavar="LEVER", choices=[lever.name for lever in (*LEVERS, SAMPLER)],
+                   help="train and measure only these levers")
     args = p.parse_args(argv)
     if args.plan:
         for lever in LEVERS:
@@ -282,7 +329,7 @@ def main(argv=None) -> int:
                     print(" ".join(evaluate_command(run_dir(lever, side, seed))))
         return 0
     if not args.render:
-        run_all()
+        run_all(args.only)
     render()
     return 0
 

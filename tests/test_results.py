@@ -215,3 +215,42 @@ def test_make_demo_trains_the_model_docs_results_chose():
     assert args.latent_dim == demo["latent_dim"]  # None: the model's default in both
     assert dict(args.option or []) == demo["options"]
     assert args.time_limit and args.time_limit <= 2.0  # "within about two minutes"
+
+
+def _benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module (its neighbours importable), without running it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["papers", "levers"])
+def test_a_fresh_clone_rerenders_the_published_pages_unchanged(name, tmp_path, monkeypatch):
+    """``benchmarks/papers.py --render`` and ``benchmarks/levers.py --render`` on a clone without
+    ``runs/`` (nothing trained there) keep every figure docs/results publishes: a row added later
+    must not wipe the measured ones."""
+    import json
+    import shutil
+
+    module = _benchmark(name)
+    published = REPO / "docs" / "results" / name
+    out = tmp_path / "out"
+    shutil.copytree(published, out)
+    monkeypatch.setattr(module, "REPO", tmp_path)  # a clone without runs/
+    monkeypatch.setattr(module, "ROOT", tmp_path / "runs" / name)
+    monkeypatch.setattr(module, "OUT", out)
+    if name == "levers":
+        monkeypatch.setattr(module, "SAMPLER_ROOT", tmp_path / "runs" / name / "saved_models")
+    if name == "papers":
+        shutil.copytree(module.CONFIGS, tmp_path / "configs")
+        monkeypatch.setattr(module, "CONFIGS", tmp_path / "configs")
+    module.render()
+    before, after = (json.loads((d / "results.json").read_text()) for d in (published, out))
+    assert after == before
+    assert (out / "README.md").read_text() == (published / "README.md").read_text()
+    if name == "papers":
+        assert (tmp_path / "configs" / "README.md").read_text() == (REPO / "configs" / "README.md").read_text()
