@@ -69,12 +69,13 @@ import keras
 import tensorflow as tf
 from keras_gen.export.saved_model import portability_problems, signature_inputs
 from keras_gen.rundir.checkpoints import latest_checkpoint, load_checkpoint
+from keras_gen.training.distributed import mixed_policy
 
-out = {}
+out = {"policy": mixed_policy()[0]}  # bfloat16 on CPUs that compute it, float16 elsewhere
 for run_dir, export_path in zip(sys.argv[1::2], sys.argv[2::2]):
     path = latest_checkpoint(run_dir + "/checkpoints")["path"]
     seeds = tf.constant(np.arange(16), tf.int32)
-    keras.config.set_dtype_policy("mixed_float16")
+    keras.config.set_dtype_policy(out["policy"])
     mixed = load_checkpoint(path)  # the run's own precision, as --resume loads it
     mixed_images = mixed.sample(seeds).numpy()
     policies = sorted({layer.dtype_policy.name for net in mixed.sub_networks for layer in net._flatten_layers()
@@ -96,7 +97,8 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def mixed_precision_runs(tmp_path_factory, tiny_mnist_dir):
-    """vae_mlp_2d and mlp_gan_small trained one epoch with --mixed-precision (float16 on the CPU)."""
+    """vae_mlp_2d and mlp_gan_small trained one epoch with --mixed-precision (bfloat16 on a CPU
+    that computes it, else float16)."""
     import os
     import subprocess
     import sys
@@ -119,16 +121,27 @@ def mixed_precision_runs(tmp_path_factory, tiny_mnist_dir):
             assert "note: --mixed-precision: this CPU" in stdout and "slower than float32" in stdout
     args = [a for name in procs for a in (root / name, root / "exports" / f"{name}_mnist" / "1")]
     checks = json.loads(run(["-c", MIXED_CHECK, *args], check=True).stdout.strip().splitlines()[-1])
-    return root, {name: checks[str(root / name)] for name in procs}
+    return root, {name: {**checks[str(root / name)], "policy": checks["policy"]} for name in procs}
+
+
+def tf_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def test_mixed_precision_trains_with_loss_scaling_and_finite_losses(mixed_precision_runs):
+    """Every layer computes in the 16-bit type of the machine; float16 gradients are loss-scaled
+    (they underflow otherwise), bfloat16's, with float32's range, are not."""
     import csv
+
+    from keras_gen.utils.cpu import native_bfloat16
 
     root, checks = mixed_precision_runs
     for name, check in checks.items():
-        assert check["policies"] == ["mixed_float16"], check  # every layer computed in float16
-        assert check["optimizer"] == "LossScaleOptimizer"
+        policy = "mixed_bfloat16" if native_bfloat16() and not tf_gpu() else "mixed_float16"
+        assert check["policy"] == policy and check["policies"] == [policy], check  # every layer in 16 bits
+        assert check["optimizer"] == ("LossScaleOptimizer" if policy == "mixed_float16" else "Adam"), check
         with open(root / name / "history.csv") as f:
             rows = list(csv.DictReader(f))
         losses = [float(v) for row in rows for k, v in row.items() if "loss" in k and v]
@@ -143,8 +156,10 @@ def test_mixed_precision_exports_are_float32_and_match(mixed_precision_runs):
         assert check["portability"] == [], check  # no float16 anywhere in the serving graphs
         assert check["input_dtypes"] == ["float32", "int32"] and check["sample_dtype"] == "float32"
         assert check["export_vs_float32"] < 1e-5, check
-        # float16 compute (the difference is not 0) differs from float32 by rounding only.
-        assert 0 < check["mixed_vs_float32"] < 2e-2 and check["spread"] > 1e-3, check
+        # 16-bit compute (the difference is not 0) differs from float32 by rounding only: float16 keeps
+        # 11 bits of mantissa, bfloat16 8.
+        bound = 2e-2 if check["policy"] == "mixed_float16" else 1e-1
+        assert 0 < check["mixed_vs_float32"] < bound and check["spread"] > 1e-3, check
 
 
 FLOAT32_ONLY_MODEL = r'''
@@ -159,10 +174,11 @@ from keras_gen.families import VAE
 
 
 class Float32Only(keras.layers.Layer):
-    """Multiplies by a float32 constant: cannot take float16 inputs."""
+    """Adds a float32 constant: cannot take float16 or bfloat16 inputs (tf.matmul would not do: it
+    mixes bfloat16 with float32)."""
 
     def call(self, x):
-        return tf.matmul(x, tf.eye(x.shape[-1], dtype=tf.float32))
+        return tf.add(x, tf.zeros([x.shape[-1]], dtype=tf.float32))
 
 
 @register("float32_only_vae", family="vae", report="test", section="-", dataset="mnist", image_shape=(28, 28, 1),

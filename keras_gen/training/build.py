@@ -62,8 +62,9 @@ def build_model(config: RunConfig, *, num_classes: int | None):
         raise
     except Exception as err:  # TypeError, ValueError, InvalidArgumentError, NotFoundError from a layer
         reason = f"{type(err).__name__}: {_layer_error(err)[:240]}"
-        raise UserError(f"model {config.model} cannot train with --mixed-precision: its layers fail in float16 "
-                        f"({reason}); train it without --mixed-precision") from None
+        raise UserError(f"model {config.model} cannot train with --mixed-precision: its layers fail in "
+                        f"{keras.config.dtype_policy().compute_dtype} ({reason}); train it without --mixed-precision"
+                        ) from None
     return model
 
 
