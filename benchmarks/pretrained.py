@@ -2,6 +2,7 @@
 """Ship the best measured model of each goal cell as a pretrained export in ``saved_models/``.
 
     python benchmarks/pretrained.py        # after benchmarks/papers.py, on the machine that trained its runs
+    python benchmarks/pretrained.py --all  # re-export every cell, changed or not
 
 For each (dataset, family) of issue 27's goal table, the row of ``docs/results/papers/results.json``
 with the lowest FID is exported from its run in ``runs/papers/`` (for a mixture row, the model with
@@ -11,13 +12,17 @@ the papers' protocol. A fresh clone then samples, serves and explores them witho
 exports replace the ones shipped before (the whole model directory: the user's own versions of the
 same model name go with them, so run this only in the project's own checkout); other models in
 ``saved_models/`` are left alone. Written in a staging directory first, then moved into place.
+A cell whose shipped export already is its best row (same row, same FID) is left as it is: a
+SavedModel's bytes differ from one export to the next, so re-exporting it would only churn git.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +32,19 @@ SHIPPED = "shipped pretrained"  # how publishing.json's log names what this scri
 MAX_BYTES = 30_000_000  # issue 27: at most 30 MB in all, in git
 
 
-def main() -> int:
+def shipped_row(name: str, root: Path = TARGET) -> tuple[str, float] | None:
+    """``(row, FID)`` of the export shipped as ``name``, or None."""
+    try:
+        figures = json.loads((root / name / "1" / "assets" / "keras_gen.json").read_text())["pretrained"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return figures["row"], figures["fid"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--all", action="store_true", help="re-export every cell, also those already shipped")
+    args = p.parse_args(argv)
     from papers import MACHINE_FIELDS, ROWS, best_rows
 
     from keras_gen.config import RunConfig
@@ -41,10 +58,17 @@ def main() -> int:
     results = json.loads(RESULTS.read_text())
     staging = TARGET / ".pretrained-staging"
     shutil.rmtree(staging, ignore_errors=True)
-    shipped = {}
+    shipped, best_names = {}, set()
     for (dataset, family), r in sorted(best_rows(results["rows"]).items()):
         row = next(row for row in ROWS if row.row == r["row"])
+        name = f"{row.model}_{dataset}"
+        best_names.add(name)
+        if not args.all and shipped_row(name) == (r["row"], r["result"]["fid"]):
+            print(f"{dataset} {family}: {r['row']} (FID {r['result']['fid']:.1f}) is shipped already")
+            continue
         run_dir = row.run_dir.relative_to(REPO)
+        if not (REPO / run_dir / "config.json").is_file():
+            raise SystemExit(f"{r['row']}'s run {run_dir} is not on this machine: run this where papers.py trained it")
         config = RunConfig.load(run_dir / "config.json")
         model = load_checkpoint(run_dir / SAMPLER_FILE) if row.sampler else None  # None: its latest checkpoint
         if row.raw:  # measured through the generator it trained, not the average: ship that
@@ -54,7 +78,8 @@ def main() -> int:
         extra = {"pretrained": {
             "row": r["row"], "label": r["label"], "recipe": f"configs/{r['row']}.json",
             "train_minutes": r["train_minutes"],
-            "machine": results["machine"], "protocol": "standard Inception FID (2015-12-05 graph, pytorch-fid resize) "
+            "machine": r.get("machine") or results["machine"],
+            "protocol": "standard Inception FID (2015-12-05 graph, pytorch-fid resize) "
             f"of {res['b']['images']:,} samples against the {res['a']['images']:,} images of {dataset}'s test split",
             **{k: res[k] for k in ("fid", "kid", "kid_std", "precision", "recall")},
             "page": "docs/results/papers/README.md"},
@@ -65,16 +90,19 @@ def main() -> int:
             info["checkpoint"] = Path(info["checkpoint"]).resolve().relative_to(REPO).as_posix()
             extra["latent_sampler"] = info
         path = export_checkpoint(run_dir, config, export_dir=staging, model=model, publish="always", extra=extra)
-        shipped[path.parent.name] = f"{SHIPPED}: {r['label'].replace('`', '')}, FID {res['fid']:.1f} on the " \
+        assert path.parent.name == name, (path, name)
+        shipped[name] = f"{SHIPPED}: {r['label'].replace('`', '')}, FID {res['fid']:.1f} on the " \
                                     "papers' protocol (docs/results/papers)"
         print(f"{dataset} {family}: {r['row']} (FID {res['fid']:.1f}) -> {path.relative_to(staging)}")
-    size = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file())
+    staging.mkdir(parents=True, exist_ok=True)
+    kept = [TARGET / name for name in best_names - set(shipped)]
+    size = sum(f.stat().st_size for d in (staging, *kept) for f in d.rglob("*") if f.is_file())
     if size > MAX_BYTES:
         raise SystemExit(f"the exports take {size / 1e6:.1f} MB, more than the {MAX_BYTES / 1e6:.0f} MB allowed in git")
     staged = read_publishing(staging)
 
     before = read_publishing(TARGET)["models"]
-    retired = [name for name, entry in before.items() if name not in shipped and entry.get("log")
+    retired = [name for name, entry in before.items() if name not in best_names and entry.get("log")
                and entry["log"][0]["reason"].startswith(SHIPPED)]  # shipped before, no longer a cell's best
 
     def change(state):
@@ -95,7 +123,8 @@ def main() -> int:
     shutil.rmtree(staging)
     for name in retired:
         print(f"{name}: no longer a cell's best, removed")
-    print(f"{len(shipped)} pretrained exports, {size / 1e6:.1f} MB, in {TARGET.relative_to(REPO)}/; the README's "
+    print(f"{len(best_names)} pretrained exports ({len(shipped)} new), {size / 1e6:.1f} MB, in "
+          f"{TARGET.relative_to(REPO)}/; the README's "
           f"table (Pretrained models):\n\n{readme_table()}")
     return 0
 
@@ -124,4 +153,5 @@ def readme_table(root: Path = TARGET) -> str:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # papers.py, its neighbour
     raise SystemExit(main())
