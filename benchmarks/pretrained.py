@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--all", action="store_true", help="re-export every cell, also those already shipped")
     args = p.parse_args(argv)
-    from papers import MACHINE_FIELDS, ROWS, best_rows
+    from papers import MACHINE_FIELDS, ROWS, best_rows, fmt
 
     from keras_gen.config import RunConfig
     from keras_gen.export.from_run import export_checkpoint
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         name = f"{row.model}_{dataset}"
         best_names.add(name)
         if not args.all and shipped_row(name) == (r["row"], r["result"]["fid"]):
-            print(f"{dataset} {family}: {r['row']} (FID {r['result']['fid']:.1f}) is shipped already")
+            print(f"{dataset} {family}: {r['row']} (FID {fmt(r['result']['fid'])}) is shipped already")
             continue
         run_dir = row.run_dir.relative_to(REPO)
         if not (REPO / run_dir / "config.json").is_file():
@@ -91,9 +91,9 @@ def main(argv=None) -> int:
             extra["latent_sampler"] = info
         path = export_checkpoint(run_dir, config, export_dir=staging, model=model, publish="always", extra=extra)
         assert path.parent.name == name, (path, name)
-        shipped[name] = f"{SHIPPED}: {r['label'].replace('`', '')}, FID {res['fid']:.1f} on the " \
+        shipped[name] = f"{SHIPPED}: {r['label'].replace('`', '')}, FID {fmt(res['fid'])} on the " \
                                     "papers' protocol (docs/results/papers)"
-        print(f"{dataset} {family}: {r['row']} (FID {res['fid']:.1f}) -> {path.relative_to(staging)}")
+        print(f"{dataset} {family}: {r['row']} (FID {fmt(res['fid'])}) -> {path.relative_to(staging)}")
     staging.mkdir(parents=True, exist_ok=True)
     kept = [TARGET / name for name in best_names - set(shipped)]
     size = sum(f.stat().st_size for d in (staging, *kept) for f in d.rglob("*") if f.is_file())

@@ -33,7 +33,10 @@ strided input gradient (``brgconv_strided``) is as fast or faster, and in bfloat
 128, forward + backward of the layer: ``dcgan_32``'s 8x8x64 -> 4x4x128 (4x4, stride 2) 13.2 ms
 with col2im against 8.6 ms through Keras in float32, 77 against 8.0 ms in bfloat16; ``dcgan``'s
 7x7x128 -> 4x4x256 (5x5, stride 2) 53 against 47 ms in float32, 481 against 40 ms in bfloat16
-(col2im's shifted sums run as bfloat16 element-wise ops, which have no native kernels).
+(col2im's shifted sums run as bfloat16 element-wise ops, which have no native kernels). There,
+strided layers take Keras' path whole, bias and activation fused: ``dcgan_32`` trains at 733
+images/s in float32 (635 with col2im) and 846 in bfloat16 (447), ``dcgan`` at 193 in bfloat16 (91)
+(``benchmarks/README.md``, "bfloat16").
 
 Both are serialized as ``keras_gen>Conv2D`` / ``keras_gen>Conv2DTranspose``; summaries still read
 ``Conv2D`` and ``Conv2DTranspose``.
@@ -262,18 +265,21 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     def _fast_path(self, inputs) -> bool:
-        """Stride 1, a strided convolution with a small output map (where col2im wins, or on CPUs
-        where it does not, :func:`filter_gradient`'s im2col), or a kernel smaller than its stride
-        (see :func:`filter_gradient`); the rest gains nothing and stays on Keras' path, which
-        Grappler fuses with bias and activation."""
+        """Stride 1, a strided convolution with a small output map where col2im wins
+        (:func:`strided_col2im_pays`), or a kernel smaller than its stride (see
+        :func:`filter_gradient`); the rest gains nothing and stays on Keras' path, which Grappler
+        fuses with bias and activation."""
         if not (self.data_format == "channels_last" and self.groups == 1 and tuple(self.dilation_rate) == (1, 1)
                 and inputs.shape[1] is not None and inputs.shape[2] is not None
                 and keras.backend.backend() == "tensorflow"):
             return False
         if tuple(self.strides) == (1, 1) or any(k < s for k, s in zip(self.kernel_size, self.strides)):
             return True  # a kernel smaller than its stride: Keras' path would meet the oneDNN bug of filter_gradient
+        # Where col2im does not pay, strided layers take Keras' path whole: TensorFlow's input
+        # gradient through this layer's custom gradient would run with EXPLICIT padding, which
+        # oneDNN does not take (Eigen's kernel: 5x slower training of dcgan on AVX-512).
         oh, ow = self.compute_output_shape(inputs.shape)[1:3]
-        return oh * ow <= (COL2IM_MAX_POSITIONS if strided_col2im_pays() else IM2COL_FILTER_MAX_POSITIONS)
+        return strided_col2im_pays() and oh * ow <= COL2IM_MAX_POSITIONS
 
     def convolution_op(self, inputs, kernel):
         if not self._fast_path(inputs):
