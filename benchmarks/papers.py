@@ -81,11 +81,11 @@ ROWS = [
     Row("dcgan_32_mnist", "mnist", "GAN", ("--model", "dcgan_32", "--dataset", "mnist", "--epochs", "10"),
         "Ali's DCGAN at Ali's 10 epochs, the zoo's best GAN on MNIST (docs/results/report_budgets)"),
     Row("dcgan_32_ema_long_mnist", "mnist", "GAN",
-        ("--model", "dcgan_32", "--dataset", "mnist", "--epochs", "30", "--ema", "0.999"),
+        ("--model", "dcgan_32", "--dataset", "mnist", "--epochs", "26", "--ema", "0.999"),
         "the recipe that reached the Fashion-MNIST goal, on MNIST: Ali's DCGAN sampling a moving average of its "
-        "generator (`--ema 0.999`), for the 30 epochs that fit the goal's hour on the AVX-512 EPYC (1.8 minutes "
-        "an epoch)",
-        tag=", 30 epochs"),
+        "generator (`--ema 0.999`), for the 26 epochs that fit the goal's hour on the AVX-512 EPYC (1.8-2.4 "
+        "minutes an epoch)",
+        tag=", 26 epochs"),
     Row("vae_mlp_fashion_mnist", "fashion_mnist", "VAE",
         ("--model", "vae_mlp", "--dataset", "fashion_mnist", "--epochs", "30"),
         "the zoo's best VAE on Fashion-MNIST in docs/results/fashion_mnist"),
@@ -129,9 +129,10 @@ GOALS = {("mnist", "GAN"): (6.7, 60), ("mnist", "VAE"): (12.6, 30),
          ("fashion_mnist", "GAN"): (21.5, 60), ("fashion_mnist", "VAE"): (29.3, 30)}
 # What would close each gap next, as far as this project has measured (docs/results/levers).
 NEXT_LEVER = {
-    "GAN": "the recipe that reached the Fashion-MNIST goal, `dcgan_32 --ema 0.999` for 21 epochs (16.2 in 54 "
-           "minutes there, from 27.9 after 10 epochs): on MNIST, `dcgan_32` has had only its 10 epochs, without "
-           "the average",
+    "GAN": "the last 0.04: 26 epochs of `dcgan_32 --ema 0.999` (the recipe that reached the Fashion-MNIST goal) "
+           "scored 6.74, a tie with the published 6.7 within the protocols' resize difference (below) but not "
+           "under it. More steps in the hour would close it: this run's epochs took 1.6-2.4 minutes on a shared "
+           "VM, so two more fit at the faster end, or a longer average (`--ema 0.9995`)",
     "VAE": "a convolutional VAE, as the published VAEs are (Lucic et al.'s networks), with the fitted mixture: the "
            "zoo's `vae_conv` sees about one epoch of MNIST in 30 minutes here (docs/results), so it needs a smaller "
            "one built for CPU speed, added to the zoo; and `vae_mlp` with the mixture for the whole half hour "
