@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras_gen  # noqa: E402, F401  (light: sets TF_ENABLE_ONEDNN_OPTS's default before TensorFlow's import)
-from keras_gen.utils.cpu import cpu_model_and_flags  # noqa: E402
+from keras_gen.utils.cpu import cpu_model_and_flags, onednn_enabled  # noqa: E402
 
 FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
@@ -60,13 +60,6 @@ def measure_peak(sizes=(512, 1024, 2048), seconds: float = 1.0, dtype: str = "fl
         by_size[n] = 2 * n ** 3 * calls / elapsed / 1e9
     best = max(by_size, key=by_size.get)
     return {"gflops": by_size[best], "size": best, "by_size": by_size, "onednn": onednn_enabled(), "dtype": dtype}
-
-
-def onednn_enabled() -> bool:
-    """Whether TensorFlow runs its oneDNN CPU kernels in this process (read at its import)."""
-    from tensorflow.python.util import _pywrap_util_port
-
-    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def describe(info: dict, peak: dict | None = None) -> str:

@@ -115,8 +115,7 @@ def measure_one(name: str, *, jit: bool | None, batch_size: int | None, steps: i
     from keras_gen.config import resolve_config
     from keras_gen.training.build import build_model, compile_model
     from keras_gen.training.distributed import dtype_policy
-
-    from machine import onednn_enabled  # benchmarks/, this script's folder
+    from keras_gen.utils.cpu import onednn_enabled
 
     config = resolve_config(name, **({"batch_size": batch_size} if batch_size else {}),
                             **({"jit_compile": jit} if jit is not None else {}),

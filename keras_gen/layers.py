@@ -44,6 +44,8 @@ Both are serialized as ``keras_gen>Conv2D`` / ``keras_gen>Conv2DTranspose``; sum
 
 from __future__ import annotations
 
+import functools
+
 from keras_gen.utils.native import import_tensorflow
 
 import_tensorflow()
@@ -79,18 +81,11 @@ def strided_col2im_pays() -> bool:
     return not _onednn_avx512()
 
 
+@functools.cache
 def _onednn_avx512() -> bool:
-    global _ONEDNN_AVX512
-    if _ONEDNN_AVX512 is None:
-        from tensorflow.python.util import _pywrap_util_port
+    from keras_gen.utils.cpu import onednn_avx512
 
-        from keras_gen.utils.cpu import cpu_model_and_flags
-
-        _ONEDNN_AVX512 = bool(_pywrap_util_port.IsMklEnabled()) and "avx512f" in cpu_model_and_flags()[1]
-    return _ONEDNN_AVX512
-
-
-_ONEDNN_AVX512: bool | None = None
+    return onednn_avx512()
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

@@ -216,12 +216,10 @@ def test_strided_col2im_follows_the_cpu(monkeypatch):
     """Unforced, col2im is chosen except where TensorFlow runs oneDNN on a CPU with AVX-512, whose
     strided input gradient is as fast or faster (keras_gen/layers.py; benchmarks/layer_speed.py
     --keras-path measures both)."""
-    from tensorflow.python.util import _pywrap_util_port
-
-    from keras_gen.utils.cpu import cpu_model_and_flags
+    from keras_gen.utils.cpu import cpu_model_and_flags, onednn_enabled
 
     monkeypatch.setattr(kg_layers, "STRIDED_COL2IM", None)
-    onednn_avx512 = _pywrap_util_port.IsMklEnabled() and "avx512f" in cpu_model_and_flags()[1]
+    onednn_avx512 = onednn_enabled() and "avx512f" in cpu_model_and_flags()[1]
     assert kg_layers.strided_col2im_pays() is (not onednn_avx512)
     layer = kg_layers.Conv2D(8, 4, strides=2, padding="same")  # 8x8 -> 4x4: col2im's size, not im2col's
     x = tf.zeros([1, 8, 8, 3])

@@ -24,5 +24,19 @@ def cpu_model_and_flags() -> tuple[str, set[str]]:
     return model, flags
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process (read at its import, so this
+    imports TensorFlow)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def onednn_avx512() -> bool:
+    """oneDNN on a CPU with AVX-512: where its kernels include the strided convolution gradients
+    ``keras_gen.layers`` leaves to TensorFlow."""
+    return onednn_enabled() and "avx512f" in cpu_model_and_flags()[1]
+
+
 def native_bfloat16() -> bool:
     return bool(set(BFLOAT16_FLAGS) & cpu_model_and_flags()[1])
