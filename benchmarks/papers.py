@@ -292,6 +292,11 @@ def best_rows(rows: list[dict]) -> dict:
     return best
 
 
+def trained_on(r: dict, several: bool) -> str:
+    """`` on <CPU>`` where the rows trained on ``several`` machines, else nothing."""
+    return f" on {r['machine']}" if several and r["machine"] else ""
+
+
 def goal_lines(rows: list[dict], machine: str, several: bool = False) -> list[str]:
     """Issue 27's goal table: each cell's best measured row, how far from the goal, what next."""
     best = best_rows(rows)
@@ -309,9 +314,8 @@ def goal_lines(rows: list[dict], machine: str, several: bool = False) -> list[st
             continue
         fid = r["result"]["fid"]
         reached = fid <= goal and (r["train_minutes"] or 0) <= minutes
-        where = f" on {r['machine']}" if several and r["machine"] else ""
         lines.append(f"| {dataset} | {family} | FID <= {goal} in {minutes} min | {label(r)}: **{fmt(fid)}** | "
-                     f"{r['train_minutes']} min{where} | {fid / goal:.1f}x the goal's FID | "
+                     f"{r['train_minutes']} min{trained_on(r, several)} | {fid / goal:.1f}x the goal's FID | "
                      f"{'yes' if reached else 'no'} | {'' if reached else NEXT_LEVER[family]} |")
     return lines + [""]
 
@@ -381,8 +385,7 @@ def render() -> None:
             res = r["result"]
             trained_text = f"{r['epochs_done']} of {r['epochs']} epochs so far" if r["epochs_done"] < r["epochs"] \
                 else f"{r['epochs']} epochs, {r['train_minutes']} min"
-            if len(machines) > 1 and r["machine"]:
-                trained_text += f" on {r['machine']}"
+            trained_text += trained_on(r, len(machines) > 1)
             if res is None:
                 lines.append(f"| {label(r)} | {r['family']} | {trained_text} | not measured yet | | | | "
                              "this project |")
@@ -432,13 +435,13 @@ def render() -> None:
                                "rows": rows, "floors": floors, "machine": machine},
                               indent=2).replace(str(Path.home()), "~") + "\n")  # no machine's home in the docs
     tmp.replace(OUT / "results.json")
-    write_recipes(rows, machine)
+    write_recipes(rows, machine, several=len(machines) > 1)
 
 
 MACHINE_FIELDS = ("run_dir", "data_dir", "export_dir", "keras_gen_version")  # left to the machine that runs a recipe
 
 
-def write_recipes(rows: list[dict], machine: str) -> None:
+def write_recipes(rows: list[dict], machine: str, several: bool = False) -> None:
     """``configs/<row>.json`` for every measured row whose run is on this machine (its ``config.json``
     with the figure it reached and where), and ``configs/README.md``'s table of them all."""
     from keras_gen import __version__
@@ -482,8 +485,8 @@ def write_recipes(rows: list[dict], machine: str) -> None:
             continue
         name = f"[`{r['row']}.json`]({r['row']}.json)"
         fid = fmt(r["result"]["fid"])
-        where = f" on {r['machine']}" if " and " in machine and r["machine"] else ""
-        lines.append(f"| {name} | {label(r)} | {r['dataset']} | {r['epochs']} | {r['train_minutes']} min{where} | "
+        lines.append(f"| {name} | {label(r)} | {r['dataset']} | {r['epochs']} | "
+                     f"{r['train_minutes']} min{trained_on(r, several)} | "
                      + (f"**{fid}** |" if id(r) in best else f"{fid} |"))
     write_text(CONFIGS / "README.md", "\n".join(lines) + "\n")
 
