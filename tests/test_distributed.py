@@ -119,6 +119,8 @@ def mixed_precision_runs(tmp_path_factory, tiny_mnist_dir):
 
         if not native_bfloat16():  # this CPU computes neither 16-bit type: the run says it will be slower
             assert "note: --mixed-precision: this CPU" in stdout and "slower than float32" in stdout
+        elif not tf_gpu():  # the log names the 16-bit type, and what it was measured to pay for
+            assert "mixed precision: mixed_bfloat16 (this CPU computes bfloat16 natively" in stdout, stdout
     args = [a for name in procs for a in (root / name, root / "exports" / f"{name}_mnist" / "1")]
     checks = json.loads(run(["-c", MIXED_CHECK, *args], check=True).stdout.strip().splitlines()[-1])
     return root, {name: {**checks[str(root / name)], "policy": checks["policy"]} for name in procs}

@@ -397,6 +397,15 @@ def mixed_policy() -> tuple[str, str | None]:
                              "trains slower than float32 here; it pays on GPUs and bfloat16 CPUs")
 
 
+# What the run's log says of the policy it trains in (benchmarks/README.md has the measurements).
+MIXED_WHY = {
+    "mixed_float16": "float16 on the GPU, with loss scaling",
+    "mixed_bfloat16": "this CPU computes bfloat16 natively; measured on one, it paid for convolutional models "
+                      "(1.15-1.32x the images/s) and not for fully connected ones (0.81-0.99x): "
+                      "benchmarks/README.md",
+}
+
+
 @contextlib.contextmanager
 def dtype_policy(mixed_precision: bool, out=print):
     """The mixed policy of :func:`mixed_policy` while a ``--mixed-precision`` model is built (layers
@@ -407,6 +416,7 @@ def dtype_policy(mixed_precision: bool, out=print):
     previous = keras.config.dtype_policy()
     if mixed_precision:
         policy, slower = mixed_policy()
+        out(f"mixed precision: {policy} ({MIXED_WHY[policy] if not slower else 'see the note'})")
         if slower:
             out(f"note: --mixed-precision: {slower}")
         keras.config.set_dtype_policy(policy)
