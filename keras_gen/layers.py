@@ -44,8 +44,7 @@ Both are serialized as ``keras_gen>Conv2D`` / ``keras_gen>Conv2DTranspose``; sum
 
 from __future__ import annotations
 
-import functools
-
+from keras_gen.utils.cpu import onednn_avx512
 from keras_gen.utils.native import import_tensorflow
 
 import_tensorflow()
@@ -78,14 +77,7 @@ def strided_col2im_pays() -> bool:
     the others (AVX2: 41 ms against 1.2 s on the ``dcgan`` shape). ``STRIDED_COL2IM`` overrides."""
     if STRIDED_COL2IM is not None:
         return STRIDED_COL2IM
-    return not _onednn_avx512()
-
-
-@functools.cache
-def _onednn_avx512() -> bool:
-    from keras_gen.utils.cpu import onednn_avx512
-
-    return onednn_avx512()
+    return not onednn_avx512()
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

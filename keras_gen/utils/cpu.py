@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def onednn_enabled() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+@functools.cache  # fixed for the process (oneDNN is read at TensorFlow's import); asked at every layer trace
 def onednn_avx512() -> bool:
     """oneDNN on a CPU with AVX-512: where its kernels include the strided convolution gradients
     ``keras_gen.layers`` leaves to TensorFlow."""
