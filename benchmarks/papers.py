@@ -47,6 +47,7 @@ class Row:
     run: str | None = None
     sampler: int | None = None
     fitted_in_training: bool = False  # train.py --latent-sampler, rather than keras-gen fit-sampler afterwards
+    covariance: str = "diag"  # the sampler's; the rows measured before full covariances were added are diagonal
     raw: bool = False  # an --ema run measured through its trained generator instead of the average: EMA's pair
     tag: str = ""  # told apart from a row of the same model and levers in the tables, e.g. its epochs
 
@@ -195,14 +196,15 @@ def trained(run_dir: Path, epochs: int) -> bool:
 
 
 def train_command(row: Row) -> list[str]:
-    sampler = ["--latent-sampler", str(row.sampler)] if row.fitted_in_training else []
+    sampler = ["--latent-sampler", str(row.sampler), "--sampler-covariance", row.covariance] \
+        if row.fitted_in_training else []
     return ["python", "train.py", *row.args, *sampler, "--run-dir", f"runs/papers/{row.run or row.row}",
             "--export-dir", "runs/papers/saved_models", *(["--publish"] if sampler else [])]
 
 
 def sampler_command(row: Row) -> list[str]:
-    return ["keras-gen", "fit-sampler", f"runs/papers/{row.run}", "--components", str(row.sampler), "--export-dir",
-            "runs/papers/saved_models", "--publish"]
+    return ["keras-gen", "fit-sampler", f"runs/papers/{row.run}", "--components", str(row.sampler), "--covariance",
+            row.covariance, "--export-dir", "runs/papers/saved_models", "--publish"]
 
 
 def measured_path(row: Row) -> str:
@@ -298,7 +300,8 @@ def machine_name() -> str:
 def label(r: dict) -> str:
     """A row's model as the tables name it: ``dcgan_32 --ema 0.999``, ``vae_mlp + mixture``."""
     text = " ".join([r["model"], *r.get("options", [])])
-    return f"`{text}`" + (f" + {r['sampler']}-component mixture" if r.get("sampler") else "") + \
+    full = " (full covariances)" if r.get("covariance") == "full" else ""
+    return f"`{text}`" + (f" + {r['sampler']}-component mixture{full}" if r.get("sampler") else "") + \
         (", sampled through its trained generator, not the average" if r.get("raw") else "") + r.get("tag", "")
 
 
@@ -371,7 +374,7 @@ def render() -> None:
             ([" ".join(sampler_command(row))] if row.sampler and not row.fitted_in_training else []) + \
             ([f"python -c RAW_EXPORT runs/papers/{row.run} {RAW_ROOT} (benchmarks/papers.py)"] if row.raw else [])
         rows.append({"row": row.row, "dataset": row.dataset, "family": row.family, "model": row.model, "why": row.why,
-                     "sampler": row.sampler, "raw": row.raw, "tag": row.tag, "options": [a for a in row.args[6:]],
+                     "sampler": row.sampler, "covariance": row.covariance if row.sampler else None, "raw": row.raw, "tag": row.tag, "options": [a for a in row.args[6:]],
                      "train_command": ", then ".join(commands),
                      "fid_command": fid_cmd, "machine": machine,
                      "train_minutes": None if seconds is None else round(seconds / 60, 1),
@@ -475,7 +478,7 @@ def write_recipes(rows: list[dict], machine: str, several: bool = False) -> None
             continue
         config = {k: v for k, v in json.loads(config_file.read_text()).items() if k not in MACHINE_FIELDS}
         if row.sampler:
-            config["latent_sampler"] = row.sampler
+            config["latent_sampler"], config["sampler_covariance"] = row.sampler, row.covariance
         if row.raw:  # the trained generator is the run's without --ema: the average only watches it
             config["ema"] = None
         res = r["result"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from keras_gen import __version__
 from keras_gen.utils.errors import UserError
+from keras_gen.utils.mixture import COVARIANCES
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -23,7 +24,7 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_per_epoch", "export_dir", "export",
                                  "jit_compile", "steps_per_execution", "keep_checkpoints", "verbose", "eval_every",
                                  "eval_samples", "keep_best", "time_limit", "publish",
-                                 "latent_sampler"})
+                                 "latent_sampler", "sampler_covariance"})
 # keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
 EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")
 KEEP_BEST = ("fid",)
@@ -73,10 +74,13 @@ class RunConfig:
     # GANs: differentiable augmentation of what the discriminator sees (Zhao et al. 2020), a list of
     # "translation", "cutout", "color" (None: off, the reports' setting).
     diffaugment: list | None = None
-    # VAEs: after training, fit a mixture of this many diagonal Gaussians to the encoder's means over
-    # the training images and export the model sampling from it (keras-gen fit-sampler; None: the
+    # VAEs: after training, fit a mixture of this many Gaussians to the encoder's means over the
+    # training images and export the model sampling from it (keras-gen fit-sampler; None: the
     # N(0, I) prior, the reports' setting). Applied at the end, so --resume may change it.
     latent_sampler: int | None = None
+    # ... with "full" covariances (Ghosh et al. 2020's choice) or "diag" ones. A run's config.json
+    # written before this field existed fitted diagonal ones, and loads as "diag" (from_dict).
+    sampler_covariance: str = "full"
     # The builder's own keyword arguments beyond latent size and image shape, e.g. {"d_steps": 5}
     # for mlp_gan (models_zoo: each builder's signature lists them; --option KEY=VALUE).
     model_options: dict = dataclasses.field(default_factory=dict)
@@ -117,6 +121,9 @@ class RunConfig:
             raise UserError(f"--lr must be positive, got {self.learning_rate!r}")
         if self.publish not in PUBLISH_MODES:
             raise UserError(f"publish must be one of {', '.join(PUBLISH_MODES)}, got {self.publish!r}")
+        if self.sampler_covariance not in COVARIANCES:
+            raise UserError(f"--sampler-covariance must be one of {', '.join(COVARIANCES)}, "
+                            f"got {self.sampler_covariance!r}")
         if self.strategy not in STRATEGIES:
             raise UserError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if not isinstance(self.mixed_precision, bool):
@@ -159,7 +166,8 @@ class RunConfig:
         if self.diffaugment:
             parts.append(f"DiffAugment {','.join(self.diffaugment)}")
         if self.latent_sampler:
-            parts.append(f"a {self.latent_sampler}-component latent mixture fitted after training")
+            parts.append(f"a {self.latent_sampler}-component latent mixture fitted after training"
+                         + (" (diagonal covariances)" if self.sampler_covariance == "diag" else ""))
         if self.eval_every:
             parts.append(f"FID every {self.eval_every} epoch(s)")
         if self.time_limit:
@@ -177,6 +185,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        if "keras_gen_version" in d and "sampler_covariance" not in d:
+            # a run's config.json lists every field (to_json): one without this field was written
+            # before full covariances were added, and its sampler was a diagonal one
+            d = {**d, "sampler_covariance": "diag"}
         d = {k: v for k, v in d.items() if k != "keras_gen_version"}
         return cls(**_with_learning_rate(check_keys(d)))
 

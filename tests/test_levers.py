@@ -262,14 +262,14 @@ def vae_run(tmp_path_factory, tiny_mnist_dir):
 
 
 def test_em_recovers_a_known_mixture():
-    from keras_gen.utils.mixture import fit_diagonal_gmm
+    from keras_gen.utils.mixture import fit_gmm
 
     rng = np.random.default_rng(0)
     weights, means = np.array([0.5, 0.3, 0.2]), np.array([[-4.0, 0.0], [0.0, 4.0], [4.0, -1.0]])
     scales = np.array([[0.5, 1.0], [1.0, 0.3], [0.7, 0.7]])
     which = rng.choice(3, size=6000, p=weights)
     x = means[which] + scales[which] * rng.standard_normal((6000, 2))
-    fit = fit_diagonal_gmm(x, 3, seed=1)
+    fit = fit_gmm(x, 3, covariance="diag", seed=1)
     order = np.argsort(fit["means"][:, 0])
     np.testing.assert_allclose(fit["weights"][order], weights, atol=0.02)
     np.testing.assert_allclose(fit["means"][order], means, atol=0.06)
@@ -278,7 +278,33 @@ def test_em_recovers_a_known_mixture():
                       for w, m, sd in zip(weights, means, scales))).mean()
     assert abs(fit["log_likelihood"] - true) < 0.01  # as good as the model that made the data
     with pytest.raises(ValueError, match="needs at least 3 points"):
-        fit_diagonal_gmm(x[:2], 3)
+        fit_gmm(x[:2], 3)
+    with pytest.raises(ValueError, match="covariance must be one of full, diag, got 'spherical'"):
+        fit_gmm(x, 3, covariance="spherical")
+
+
+def test_em_with_full_covariances_recovers_correlated_components():
+    """Codes are correlated within a cluster; full covariances fit them, diagonal ones cannot."""
+    from keras_gen.utils.mixture import fit_gmm
+
+    rng = np.random.default_rng(0)
+    weights, means = np.array([0.6, 0.4]), np.array([[-3.0, 0.0, 1.0], [3.0, 1.0, -1.0]])
+    covs = np.array([[[1.0, 0.8, 0.0], [0.8, 1.0, 0.3], [0.0, 0.3, 0.5]],
+                     [[0.5, -0.4, 0.0], [-0.4, 1.0, 0.0], [0.0, 0.0, 2.0]]])
+    which = rng.choice(2, size=8000, p=weights)
+    x = means[which] + np.einsum("nij,nj->ni", np.linalg.cholesky(covs)[which], rng.standard_normal((8000, 3)))
+    fit = fit_gmm(x, 2, seed=3)
+    assert fit["covariance"] == "full" and fit["scale_trils"].shape == (2, 3, 3)
+    order = np.argsort(fit["means"][:, 0])
+    np.testing.assert_allclose(fit["weights"][order], weights, atol=0.02)
+    np.testing.assert_allclose(fit["means"][order], means, atol=0.06)
+    trils = fit["scale_trils"][order]
+    np.testing.assert_allclose(trils @ trils.transpose(0, 2, 1), covs, atol=0.08)
+    np.testing.assert_array_equal(np.triu(trils, 1), 0)  # lower-triangular factors
+    true = np.log(sum(w * np.exp(-0.5 * np.einsum("ni,ij,nj->n", x - m, np.linalg.inv(c), x - m))
+                      / np.sqrt((2 * np.pi) ** 3 * np.linalg.det(c)) for w, m, c in zip(weights, means, covs))).mean()
+    assert abs(fit["log_likelihood"] - true) < 0.01
+    assert fit["log_likelihood"] > fit_gmm(x, 2, covariance="diag", seed=3)["log_likelihood"] + 0.2
 
 
 def test_a_fitted_sampler_draws_the_codes_mixture_and_survives_saving(mnist_train, tmp_path):
@@ -290,7 +316,7 @@ def test_a_fitted_sampler_draws_the_codes_mixture_and_survives_saving(mnist_trai
     seeds = tf.constant(np.arange(2000), tf.int32)
     prior_z = model.latent_from_seeds(seeds).numpy()
     info = model.fit_latent_sampler(images, components=3)
-    assert info["images"] == 1000 and info["components"] == 3
+    assert info["images"] == 1000 and info["components"] == 3 and info["covariance"] == "full"
     assert info["log_likelihood"] > info["prior_log_likelihood"]  # the mixture fits the codes better
     z = model.latent_from_seeds(seeds).numpy()
     codes = model.encoder_means(tf.data.Dataset.from_tensor_slices(images.astype(np.float32) / 255).batch(250))
@@ -303,10 +329,36 @@ def test_a_fitted_sampler_draws_the_codes_mixture_and_survives_saving(mnist_trai
     np.testing.assert_allclose(five, z[:5], rtol=1e-6, atol=1e-6)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    assert loaded.latent_sampler == {"components": 3}
+    assert loaded.latent_sampler == {"components": 3, "covariance": "full"}
     np.testing.assert_array_equal(loaded.sample(seeds[:4]).numpy(), model.sample(seeds[:4]).numpy())
-    with pytest.raises(ValueError, match="has 3 components; refit it with 3"):
+    with pytest.raises(ValueError, match="has 3 components with full covariances; refit it with 3 and full"):
         model.fit_latent_sampler(images, components=5)
+    with pytest.raises(ValueError, match="has 3 components with full covariances"):
+        model.fit_latent_sampler(images, components=3, covariance="diag")
+    # Each draw is its component's mean + the covariance's Cholesky factor times the seed's noise
+    eps = tf.constant(np.random.default_rng(1).standard_normal((64, 4)), tf.float32)
+    at_mean = model.latent_from_noise(tf.zeros_like(eps), seeds[:64]).numpy()  # [64, 4]: the components' means
+    component = np.abs(at_mean[:, None, :] - model.sampler_locs.numpy()[None]).sum(-1).argmin(axis=1)  # [64]
+    np.testing.assert_allclose(at_mean, model.sampler_locs.numpy()[component], atol=1e-6)
+    assert len(set(component)) > 1
+    trils = model.sampler_scale_trils.numpy()[component]  # [64, 4, 4]
+    np.testing.assert_allclose(model.latent_from_noise(eps, seeds[:64]).numpy() - at_mean,
+                               np.einsum("nij,nj->ni", trils, eps.numpy()), atol=1e-5)
+    # A diagonal sampler's scale is exp(log_scale); a model saved before "covariance" was in the
+    # config (only "components") loads as that diagonal one.
+    diagonal = keras_gen.build("vae_mlp", latent_dim=4)
+    diagonal.encoder.set_weights(model.encoder.get_weights())
+    diagonal.decoder.set_weights(model.decoder.get_weights())
+    diagonal.fit_latent_sampler(images, components=3, covariance="diag")
+    config = diagonal.get_config()
+    assert config["latent_sampler"] == {"components": 3, "covariance": "diag"}
+    old = type(diagonal).from_config({**config, "latent_sampler": {"components": 3}})
+    old.set_weights(diagonal.get_weights())
+    np.testing.assert_array_equal(old.latent_from_seeds(seeds[:6]).numpy(), diagonal.latent_from_seeds(seeds[:6]).numpy())
+    at_mean = diagonal.latent_from_noise(tf.zeros_like(eps), seeds[:64]).numpy()
+    component = np.abs(at_mean[:, None, :] - diagonal.sampler_locs.numpy()[None]).sum(-1).argmin(axis=1)
+    np.testing.assert_allclose(diagonal.latent_from_noise(eps, seeds[:64]).numpy() - at_mean,
+                               np.exp(diagonal.sampler_log_scales.numpy()[component]) * eps.numpy(), atol=1e-5)
 
 
 def test_fit_sampler_exports_the_runs_next_version_and_leaves_its_checkpoints(vae_run, capsys):
@@ -321,7 +373,7 @@ def test_fit_sampler_exports_the_runs_next_version_and_leaves_its_checkpoints(va
     assert "under the mixture" in printed and str(root / "vae_mlp_mnist" / "2") in printed
     assert (run_dir / "checkpoints" / "latest.json").read_text() == before  # the run's own state is untouched
     info = json.loads((run_dir / "latent_sampler.json").read_text())
-    assert info["components"] == 3 and info["images"] == 1024 and info["epoch"] == 1
+    assert info["components"] == 3 and info["images"] == 1024 and info["epoch"] == 1 and info["covariance"] == "full"
     export = load_export(root / "vae_mlp_mnist")  # the published version: the sampler's (--publish)
     assert export.path.name == "2" and export.metadata["latent_sampler"]["components"] == 3
     fitted = load_checkpoint(run_dir / "latent_sampler.keras")
@@ -334,6 +386,11 @@ def test_fit_sampler_exports_the_runs_next_version_and_leaves_its_checkpoints(va
     assert cli_main(["export", str(run_dir / "latent_sampler.keras"), "--no-publish"]) == 0
     assert (root / "vae_mlp_mnist" / "3" / "saved_model.pb").is_file()
     assert load_export(root / "vae_mlp_mnist").path.name == "2"  # the published version, not the newest
+    # The full covariances' gather-and-matvec converts: TFLite and ONNX draw the SavedModel's codes
+    for fmt in ("tflite", "onnx"):
+        assert cli_main(["export", str(run_dir / "latent_sampler.keras"), "--format", fmt]) == 0
+        converted = load_export(root / fmt / "vae_mlp_mnist" / "1")
+        np.testing.assert_allclose(converted.latent(seeds), export.latent(seeds), atol=1e-5)
 
 
 def test_train_py_fits_the_sampler_after_training_and_exports_it(tmp_path, tiny_mnist_dir, capsys, monkeypatch):
@@ -347,13 +404,17 @@ def test_train_py_fits_the_sampler_after_training_and_exports_it(tmp_path, tiny_
     assert train_main(["--model", "vae_mlp", "--latent-dim", "4", "--epochs", "1", *common]) == 0
     assert not (tmp_path / "run" / "latent_sampler.keras").exists()
     capsys.readouterr()
-    assert train_main(["--resume", "--epochs", "2", "--latent-sampler", "3", *common]) == 0
+    assert train_main(["--resume", "--epochs", "2", "--latent-sampler", "3", "--sampler-covariance", "diag",
+                       *common]) == 0
     printed = capsys.readouterr().out
-    assert "a 3-component latent mixture fitted after training" in printed and "under the mixture" in printed
+    assert "a 3-component latent mixture fitted after training (diagonal covariances)" in printed
+    assert "fitting a 3-component mixture (diag covariances)" in printed and "under the mixture" in printed
     assert printed.count("SavedModel:") == 1
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["latent_sampler"] == 3
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["latent_sampler"] == 3 and saved["sampler_covariance"] == "diag"
     export = load_export(tmp_path / "saved_models" / "vae_mlp_mnist")
     assert export.path.name == "2" and export.metadata["latent_sampler"]["components"] == 3
+    assert export.metadata["latent_sampler"]["covariance"] == "diag"
     assert export.metadata["epochs"] == 2 and export.metadata["latent_sampler"]["epoch"] == 2
     fitted = load_checkpoint(tmp_path / "run" / "latent_sampler.keras")
     seeds = np.arange(6)

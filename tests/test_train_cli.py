@@ -179,6 +179,8 @@ def test_bad_arguments(args, needles, capsys, tmp_path, monkeypatch):
     ("[1, 2]", ["must hold a JSON object", "list"]),
     ('{"model": "vae_mlp", "epoch": 3}', ["unknown config key 'epoch'", "did you mean 'epochs'"]),
     ('{"model": "vae_mlp", "batch_size": 0}', ["--batch-size must be a positive integer"]),
+    ('{"model": "vae_mlp", "sampler_covariance": "spherical"}',
+     ["--sampler-covariance must be one of full, diag, got 'spherical'"]),
 ])
 def test_bad_recipes(content, needles, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -229,6 +231,8 @@ def test_the_recipes_in_configs_resolve_and_quote_their_measurements():
         row = rows[path.stem]
         assert (config.model, config.dataset, config.epochs) == (row["model"], row["dataset"], row["epochs"])
         assert config.latent_sampler == row.get("sampler")  # the row's levers are the recipe's
+        if row.get("sampler"):
+            assert config.sampler_covariance == row["covariance"]
         options = row.get("options", [])
         ema = float(options[options.index("--ema") + 1]) if "--ema" in options and not row.get("raw") else None
         assert config.ema == ema  # a row measured through the trained generator recipes it without the average
@@ -412,6 +416,20 @@ def test_the_learning_rate_has_one_home():
     assert RunConfig.from_dict(json.loads(config.to_json())) == config
     with pytest.raises(UserError, match="--lr must be positive"):
         resolve_config("mlp_gan", learning_rate=-1.0)
+
+
+def test_a_config_json_from_before_full_covariances_keeps_its_diagonal_sampler():
+    """A run's config.json lists every field (to_json), so one without sampler_covariance was written
+    when the sampler was always diagonal: it loads (and resumes) as "diag". A hand-written recipe
+    without the field gets today's default, full covariances."""
+    from keras_gen.config import RunConfig, resolve_config
+
+    config = resolve_config("vae_small", latent_sampler=10)
+    assert config.sampler_covariance == "full"
+    older = {k: v for k, v in json.loads(config.to_json()).items() if k != "sampler_covariance"}
+    assert RunConfig.from_dict(older) == config.replace(sampler_covariance="diag")
+    older.pop("keras_gen_version")
+    assert RunConfig.from_dict(older) == config
 
 
 # The finalizer's KeyboardInterrupt is "ignored" by Python, which is the case under test; pytest would

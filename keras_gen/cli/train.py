@@ -16,6 +16,7 @@ from keras_gen.cli.args import (
     running,
 )
 from keras_gen.config import EVAL_EXTRACTORS, KEEP_BEST, STRATEGIES
+from keras_gen.utils.mixture import COVARIANCES
 from keras_gen.utils.errors import UserError
 
 
@@ -61,6 +62,8 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
                    help="VAEs: after training, fit an N-component Gaussian mixture to the encoder's codes of the "
                         "training images (Ghosh et al. 2020) and export the model sampling from it, as keras-gen "
                         "fit-sampler does (off by default: the N(0, I) prior, as in the reports)")
+    p.add_argument("--sampler-covariance", choices=COVARIANCES,
+                   help="the --latent-sampler mixture's covariances: full (the default, as Ghosh et al.) or diag")
     p.add_argument("--mixed-precision", action="store_const", const=True,
                    help="16-bit compute with float32 weights and losses: float16 on GPUs, bfloat16 on CPUs with "
                         "AVX512-BF16 or AMX (elsewhere float16, slower than float32: a note says so)")

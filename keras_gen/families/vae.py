@@ -15,16 +15,21 @@ from keras_gen.families.base import (
     deserialize,
 )
 from keras_gen.utils import seeded
+from keras_gen.utils.mixture import COVARIANCES
 from keras_gen.utils.probability import tfd
 
 
-def mixture_draw(logits, locs, log_scales, eps, seeds):
-    """One draw per seed from a mixture of diagonal Gaussians ``[K]``, ``[K, latent]`` x2: the
-    component from a uniform on the seed's second stream (inverse CDF of the softmax weights), then
-    that component's location + scale * ``eps`` [B, latent]."""
+def mixture_draw(logits, locs, log_scales, eps, seeds, scale_trils=None):
+    """One draw per seed from a mixture of Gaussians, ``logits`` ``[K]``, ``locs`` ``[K, latent]``:
+    the component from a uniform on the seed's second stream (inverse CDF of the softmax weights),
+    then that component's location + scale * ``eps`` [B, latent], the scale being diagonal
+    (``log_scales`` ``[K, latent]``) or, given ``scale_trils`` ``[K, latent, latent]``, a full
+    covariance's Cholesky factor."""
     u = seeded.uniform(seeds, 1, stream=1)  # [B, 1]
     cdf = tf.cumsum(tf.nn.softmax(logits))[:-1]  # [K - 1]
     component = tf.reduce_sum(tf.cast(u > cdf[None, :], tf.int32), axis=1)  # [B]
+    if scale_trils is not None:
+        return tf.gather(locs, component) + tf.linalg.matvec(tf.gather(scale_trils, component), eps)  # [B, latent]
     return tf.gather(locs, component) + tf.exp(tf.gather(log_scales, component)) * eps  # [B, latent]
 
 
@@ -41,8 +46,10 @@ class VAE(GenerativeModel):
       (``tfd.MixtureSameFamily``) whose KL is always the single-sample Monte-Carlo estimate
       log q(z|x) - log p(z).
     * ``beta`` weights the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
-    * ``latent_sampler``: ``{"components": K}`` once :meth:`fit_latent_sampler` has fitted a
-      mixture of K diagonal Gaussians to the encoder's means over the training images: sampling
+    * ``latent_sampler``: ``{"components": K, "covariance": "full" | "diag"}`` once
+      :meth:`fit_latent_sampler` has fitted a mixture of K Gaussians (full or diagonal covariances;
+      a config without ``covariance`` is diagonal, as before full ones were added) to the encoder's
+      means over the training images: sampling
       (``sample``, ``latent_from_seeds``, an export's ``sample``/``latent``) then draws from that
       aggregate posterior instead of the prior, which the encoder's codes rarely fill (Ghosh et al.
       2020, "From Variational to Deterministic Autoencoders", §4's ex-post density estimation;
@@ -84,7 +91,7 @@ class VAE(GenerativeModel):
                                                     name="prior_log_scales")
         self.latent_sampler = None
         if latent_sampler:
-            self._add_sampler_weights(int(latent_sampler["components"]))
+            self._add_sampler_weights(int(latent_sampler["components"]), latent_sampler.get("covariance", "diag"))
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.recon_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -101,20 +108,29 @@ class VAE(GenerativeModel):
         }
 
     # -- the ex-post latent sampler ----------------------------------------------------------
-    def _add_sampler_weights(self, components: int) -> None:
+    def _add_sampler_weights(self, components: int, covariance: str) -> None:
+        wanted = {"components": int(components), "covariance": covariance}
         if self.latent_sampler is not None:
-            if self.latent_sampler["components"] == components:
+            if self.latent_sampler == wanted:
                 return
-            raise ValueError(f"this model's latent sampler has {self.latent_sampler['components']} components; "
-                             f"refit it with {self.latent_sampler['components']}, or fit a fresh copy of the model")
-        self.latent_sampler = {"components": int(components)}
-        k = int(components)
+            have = self.latent_sampler
+            raise ValueError(f"this model's latent sampler has {have['components']} components with {have['covariance']} "
+                             f"covariances; refit it with {have['components']} and {have['covariance']}, or fit a "
+                             "fresh copy of the model")
+        if covariance not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {', '.join(COVARIANCES)}, got {covariance!r}")
+        self.latent_sampler = wanted
+        k, d = int(components), self.latent_dim
         self.sampler_logits = self.add_weight(shape=(k,), initializer="zeros", trainable=False,
                                               name="sampler_logits")
-        self.sampler_locs = self.add_weight(shape=(k, self.latent_dim), initializer="zeros", trainable=False,
-                                            name="sampler_locs")
-        self.sampler_log_scales = self.add_weight(shape=(k, self.latent_dim), initializer="zeros",
-                                                  trainable=False, name="sampler_log_scales")
+        self.sampler_locs = self.add_weight(shape=(k, d), initializer="zeros", trainable=False, name="sampler_locs")
+        self.sampler_log_scales = self.sampler_scale_trils = None
+        if covariance == "full":
+            self.sampler_scale_trils = self.add_weight(shape=(k, d, d), initializer="zeros", trainable=False,
+                                                       name="sampler_scale_trils")
+        else:
+            self.sampler_log_scales = self.add_weight(shape=(k, d), initializer="zeros", trainable=False,
+                                                      name="sampler_log_scales")
 
     def encoder_means(self, data) -> np.ndarray:
         """The encoder's means ``[N, latent]`` over ``data``: a dataset of image batches (or of
@@ -125,13 +141,15 @@ class VAE(GenerativeModel):
             means.append(self.encode(images, labels)[0].numpy())
         return np.concatenate(means)
 
-    def fit_latent_sampler(self, data, labels=None, *, components: int = 10, seed: int = 0) -> dict:
+    def fit_latent_sampler(self, data, labels=None, *, components: int = 10, covariance: str = "full",
+                           seed: int = 0) -> dict:
         """Fit the sampler's mixture to the encoder's means over ``data`` (see the class doc):
-        EM with diagonal covariances from a k-means++ start (:mod:`keras_gen.utils.mixture`). ``data`` is a
+        EM with ``covariance`` ("full" or "diag") covariances from a k-means++ start
+        (:mod:`keras_gen.utils.mixture`). ``data`` is a
         NumPy array of images (uint8 or [0, 1]; ``labels`` for a conditional model) or a dataset as
         :meth:`encoder_means` takes. Returns what was fitted: components, images, mean
         log-likelihood per code, and that of the N(0, I) prior for the same codes."""
-        from keras_gen.utils.mixture import fit_diagonal_gmm
+        from keras_gen.utils.mixture import fit_gmm
 
         if isinstance(data, np.ndarray):
             from keras_gen.datasets.pipeline import images_dataset
@@ -141,13 +159,16 @@ class VAE(GenerativeModel):
         codes = self.encoder_means(data).astype(np.float64)  # [N, latent]
         if len(codes) < components:
             raise ValueError(f"a {components}-component sampler needs at least {components} images, got {len(codes)}")
-        mixture = fit_diagonal_gmm(codes, components, seed=seed)
-        self._add_sampler_weights(components)
+        self._add_sampler_weights(components, covariance)  # before the fit: a clash is reported at once
+        mixture = fit_gmm(codes, components, covariance=covariance, seed=seed)
         self.sampler_logits.assign(np.log(mixture["weights"]).astype(np.float32))
         self.sampler_locs.assign(mixture["means"].astype(np.float32))
-        self.sampler_log_scales.assign((0.5 * np.log(mixture["variances"])).astype(np.float32))
+        if covariance == "full":
+            self.sampler_scale_trils.assign(mixture["scale_trils"].astype(np.float32))
+        else:
+            self.sampler_log_scales.assign((0.5 * np.log(mixture["variances"])).astype(np.float32))
         prior = -0.5 * (codes ** 2 + np.log(2 * np.pi)).sum(axis=1).mean()
-        return {"components": int(components), "images": int(len(codes)),
+        return {"components": int(components), "covariance": covariance, "images": int(len(codes)),
                 "log_likelihood": mixture["log_likelihood"], "prior_log_likelihood": float(prior)}
 
     def compile(self, optimizer=None, *, jit_compile=False, **kwargs):
@@ -177,7 +198,8 @@ class VAE(GenerativeModel):
 
     def latent_from_noise(self, eps, seeds):
         if self.latent_sampler is not None:  # the fitted aggregate posterior, when there is one
-            return mixture_draw(self.sampler_logits, self.sampler_locs, self.sampler_log_scales, eps, seeds)
+            return mixture_draw(self.sampler_logits, self.sampler_locs, self.sampler_log_scales, eps, seeds,
+                                scale_trils=self.sampler_scale_trils)
         if self.prior_config["kind"] != "mixture":
             return eps
         return mixture_draw(self.prior_logits, self.prior_locs, self.prior_log_scales, eps, seeds)

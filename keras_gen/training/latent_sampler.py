@@ -1,7 +1,7 @@
 """``keras-gen fit-sampler RUN``: fit a finished VAE run's ex-post latent sampler and export it.
 
 The VAE's aggregate posterior (the encoder's means over the training images) is fitted with a
-mixture of diagonal Gaussians (:meth:`keras_gen.families.VAE.fit_latent_sampler`); the model with
+mixture of Gaussians, full or diagonal covariances (:meth:`keras_gen.families.VAE.fit_latent_sampler`); the model with
 its sampler is kept beside the run's checkpoints and exported as the run's next version, whose
 ``sample`` and ``latent`` signatures draw from the mixture. The run's checkpoints are not touched:
 resuming trains on from them, and the sampler is refitted afterwards.
@@ -24,8 +24,8 @@ SAMPLER_FILE = "latent_sampler.keras"  # in the run directory: the model with it
 SAMPLER_INFO = "latent_sampler.json"
 
 
-def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint: str = "latest",
-                out=print) -> tuple:
+def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, covariance: str = "full",
+                checkpoint: str = "latest", out=print) -> tuple:
     """Fit the sampler of ``run_dir``'s checkpoint ``checkpoint`` on the run's training images and
     write ``latent_sampler.keras`` and ``latent_sampler.json`` in the run; return ``(model, info)``:
     the VAE sampling from the mixture, and the fit's figures."""
@@ -44,10 +44,10 @@ def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint:
                                                                    "attribute": config.attribute})
     data = build_train_set(source.load("train"), image_shape=config.image_shape, value_range=model.value_range,
                            batch_size=256, seed=0, limit=config.limit, shuffle=False, drop_remainder=False)
-    out(f"fitting a {components}-component mixture to {config.model}'s codes of {source.spec.name}'s training "
+    out(f"fitting a {components}-component mixture ({covariance} covariances) to {config.model}'s codes of {source.spec.name}'s training "
         f"images (checkpoint of epoch {record['epoch']})")
     try:
-        info = model.fit_latent_sampler(data, components=components)
+        info = model.fit_latent_sampler(data, components=components, covariance=covariance)
     except ValueError as err:
         raise UserError(f"{err}; pass fewer --components") from None
     info.update(checkpoint=str(record["path"]), epoch=record["epoch"])
@@ -59,14 +59,14 @@ def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint:
     return model, info
 
 
-def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, checkpoint: str = "latest",
-                    export: bool = True, export_dir: str | os.PathLike | None = None, publish: str = "auto",
+def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, covariance: str = "full",
+                    checkpoint: str = "latest", export: bool = True, export_dir: str | os.PathLike | None = None, publish: str = "auto",
                     out=print) -> dict:
     """``keras-gen fit-sampler``: :func:`fit_sampler`, then export the model with its sampler as the
     run's next version (the run's export root unless ``export_dir``; served by ``publish``, see
     keras_gen.export.publish). Returns the fit's figures (and ``export``: where)."""
     run_dir = Path(run_dir)
-    model, info = fit_sampler(run_dir, components=components, checkpoint=checkpoint, out=out)
+    model, info = fit_sampler(run_dir, components=components, covariance=covariance, checkpoint=checkpoint, out=out)
     if export:
         config = RunConfig.load(run_dir / "config.json")
         path = export_checkpoint(run_dir, config, which=checkpoint, export_dir=export_dir, model=model,

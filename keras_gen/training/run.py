@@ -275,7 +275,8 @@ def export_result(run_dir: Path, config: RunConfig, model, *, out=print) -> Path
     if config.latent_sampler:  # the model sampling from its codes' mixture is the one exported
         from keras_gen.training.latent_sampler import fit_sampler
 
-        exported, info = fit_sampler(run_dir, components=config.latent_sampler, checkpoint=which, out=out)
+        exported, info = fit_sampler(run_dir, components=config.latent_sampler,
+                                     covariance=config.sampler_covariance, checkpoint=which, out=out)
         extra = {"latent_sampler": info}
     if config.export:
         export_path = export_checkpoint(run_dir, config, which=which, model=exported, log=out, extra=extra)
