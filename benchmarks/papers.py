@@ -389,7 +389,8 @@ def render() -> None:
             ([" ".join(sampler_command(row))] if row.sampler and not row.fitted_in_training else []) + \
             ([f"python -c RAW_EXPORT runs/papers/{row.run} {RAW_ROOT} (benchmarks/papers.py)"] if row.raw else [])
         rows.append({"row": row.row, "dataset": row.dataset, "family": row.family, "model": row.model, "why": row.why,
-                     "sampler": row.sampler, "covariance": row.covariance if row.sampler else None, "raw": row.raw, "tag": row.tag, "options": [a for a in row.args[6:]],
+                     "sampler": row.sampler, "covariance": row.covariance if row.sampler else None, "raw": row.raw,
+                     "tag": row.tag, "options": [a for a in row.args[6:]],
                      "train_command": ", then ".join(commands),
                      "fid_command": fid_cmd, "machine": machine,
                      "train_minutes": None if seconds is None else round(seconds / 60, 1),

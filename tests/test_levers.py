@@ -354,7 +354,8 @@ def test_a_fitted_sampler_draws_the_codes_mixture_and_survives_saving(mnist_trai
     assert config["latent_sampler"] == {"components": 3, "covariance": "diag"}
     old = type(diagonal).from_config({**config, "latent_sampler": {"components": 3}})
     old.set_weights(diagonal.get_weights())
-    np.testing.assert_array_equal(old.latent_from_seeds(seeds[:6]).numpy(), diagonal.latent_from_seeds(seeds[:6]).numpy())
+    np.testing.assert_array_equal(old.latent_from_seeds(seeds[:6]).numpy(),
+                                  diagonal.latent_from_seeds(seeds[:6]).numpy())
     at_mean = diagonal.latent_from_noise(tf.zeros_like(eps), seeds[:64]).numpy()
     component = np.abs(at_mean[:, None, :] - diagonal.sampler_locs.numpy()[None]).sum(-1).argmin(axis=1)
     np.testing.assert_allclose(diagonal.latent_from_noise(eps, seeds[:64]).numpy() - at_mean,

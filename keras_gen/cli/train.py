@@ -16,8 +16,8 @@ from keras_gen.cli.args import (
     running,
 )
 from keras_gen.config import EVAL_EXTRACTORS, KEEP_BEST, STRATEGIES
-from keras_gen.utils.mixture import COVARIANCES
 from keras_gen.utils.errors import UserError
+from keras_gen.utils.mixture import COVARIANCES
 
 
 def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:

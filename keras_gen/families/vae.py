@@ -114,9 +114,9 @@ class VAE(GenerativeModel):
             if self.latent_sampler == wanted:
                 return
             have = self.latent_sampler
-            raise ValueError(f"this model's latent sampler has {have['components']} components with {have['covariance']} "
-                             f"covariances; refit it with {have['components']} and {have['covariance']}, or fit a "
-                             "fresh copy of the model")
+            raise ValueError(f"this model's latent sampler has {have['components']} components with "
+                             f"{have['covariance']} covariances; refit it with {have['components']} and "
+                             f"{have['covariance']}, or fit a fresh copy of the model")
         if covariance not in COVARIANCES:
             raise ValueError(f"covariance must be one of {', '.join(COVARIANCES)}, got {covariance!r}")
         self.latent_sampler = wanted

@@ -44,8 +44,8 @@ def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, covariance:
                                                                    "attribute": config.attribute})
     data = build_train_set(source.load("train"), image_shape=config.image_shape, value_range=model.value_range,
                            batch_size=256, seed=0, limit=config.limit, shuffle=False, drop_remainder=False)
-    out(f"fitting a {components}-component mixture ({covariance} covariances) to {config.model}'s codes of {source.spec.name}'s training "
-        f"images (checkpoint of epoch {record['epoch']})")
+    out(f"fitting a {components}-component mixture ({covariance} covariances) to {config.model}'s codes of "
+        f"{source.spec.name}'s training images (checkpoint of epoch {record['epoch']})")
     try:
         info = model.fit_latent_sampler(data, components=components, covariance=covariance)
     except ValueError as err:
@@ -60,8 +60,8 @@ def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, covariance:
 
 
 def fit_run_sampler(run_dir: str | os.PathLike, *, components: int = 10, covariance: str = "full",
-                    checkpoint: str = "latest", export: bool = True, export_dir: str | os.PathLike | None = None, publish: str = "auto",
-                    out=print) -> dict:
+                    checkpoint: str = "latest", export: bool = True, export_dir: str | os.PathLike | None = None,
+                    publish: str = "auto", out=print) -> dict:
     """``keras-gen fit-sampler``: :func:`fit_sampler`, then export the model with its sampler as the
     run's next version (the run's export root unless ``export_dir``; served by ``publish``, see
     keras_gen.export.publish). Returns the fit's figures (and ``export``: where)."""
