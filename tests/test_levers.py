@@ -307,6 +307,29 @@ def test_em_with_full_covariances_recovers_correlated_components():
     assert fit["log_likelihood"] > fit_gmm(x, 2, covariance="diag", seed=3)["log_likelihood"] + 0.2
 
 
+def test_full_covariance_em_steps_match_the_textbook_formulas_across_blocks():
+    """The full fit whitens and accumulates all components at once, block by block of points
+    (mixture._CHUNK): both steps must equal the per-component formulas, over a partial last block."""
+    from scipy.stats import multivariate_normal
+
+    from keras_gen.utils import mixture
+
+    rng = np.random.default_rng(5)
+    n, k, d = 2 * mixture._CHUNK + 77, 4, 3
+    x = rng.standard_normal((n, d)) * 2 + 5  # far from the origin: the second moments must not cancel badly
+    weights, means = rng.dirichlet(np.ones(k)), x[rng.choice(n, k)]
+    trils = np.linalg.cholesky(np.array([a @ a.T + 0.1 * np.eye(d) for a in rng.standard_normal((k, d, d))]))
+    expected = np.stack([np.log(w) + multivariate_normal(m, t @ t.T).logpdf(x)
+                         for w, m, t in zip(weights, means, trils)], axis=1)
+    np.testing.assert_allclose(mixture._log_densities_full(x, weights, means, trils), expected, rtol=1e-10)
+    responsibilities = rng.dirichlet(np.ones(k), size=n)
+    mass = responsibilities.sum(axis=0)
+    centres = responsibilities.T @ x / mass[:, None]
+    expected = np.stack([(r[:, None] * (x - c)).T @ (x - c) / m for r, c, m in zip(responsibilities.T, centres, mass)])
+    np.testing.assert_allclose(mixture._scatter_full(x, responsibilities, centres, mass), expected,
+                               rtol=1e-9, atol=1e-12)
+
+
 def test_a_fitted_sampler_draws_the_codes_mixture_and_survives_saving(mnist_train, tmp_path):
     import keras_gen
 
