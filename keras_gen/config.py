@@ -24,7 +24,7 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 RESUMABLE_OVERRIDES = frozenset({"download", "learning_rate", "epochs", "steps_per_epoch", "export_dir", "export",
                                  "jit_compile", "steps_per_execution", "keep_checkpoints", "verbose", "eval_every",
                                  "eval_samples", "keep_best", "time_limit", "publish",
-                                 "latent_sampler", "sampler_covariance"})
+                                 "latent_sampler", "sampler_covariance", "lr_schedule"})
 # keras_gen.evaluation.extractors.EXTRACTORS, without importing TensorFlow
 EVAL_EXTRACTORS = ("domain", "inception", "fid-inception")
 KEEP_BEST = ("fid",)
@@ -33,6 +33,8 @@ DIFFAUGMENT_POLICIES = ("translation", "cutout", "color")
 # keras_gen.export.publish: serve the export if it measures at least as well as the served version
 # (auto), always (--publish) or never (--no-publish)
 PUBLISH_MODES = ("auto", "always", "never")
+# --lr-schedule: keras_gen.training.callbacks.CosineLearningRate
+LR_SCHEDULES = ("cosine",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,9 @@ class RunConfig:
     keep_best: str | None = None  # "fid": keep the checkpoint with the lowest FID as best.keras, and export it
     # minutes of training steps (history's train_seconds): stop after the epoch that reaches it
     time_limit: float | None = None
+    # How every optimizer's learning rate moves over the run's epochs: None keeps --lr throughout
+    # (the reports' setting); "cosine" decays it from --lr to 0 at the end of the last epoch.
+    lr_schedule: str | None = None
     # GANs: the decay of a moving average of the generator's weights, which samples, grids,
     # evaluations and exports then use (None: off, the reports' setting); e.g. 0.999.
     ema: float | None = None
@@ -119,6 +124,8 @@ class RunConfig:
         if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) \
                 or not self.learning_rate > 0:
             raise UserError(f"--lr must be positive, got {self.learning_rate!r}")
+        if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.publish not in PUBLISH_MODES:
             raise UserError(f"publish must be one of {', '.join(PUBLISH_MODES)}, got {self.publish!r}")
         if self.sampler_covariance not in COVARIANCES:
@@ -152,7 +159,8 @@ class RunConfig:
         """One line for the terminal; config.json holds everything."""
         h, w, c = self.image_shape
         parts = [f"{self.model} on {self.dataset} ({h}x{w}x{c})", f"{self.epochs} epochs", f"batch {self.batch_size}",
-                 f"{self.optimizer.get('name', 'optimizer')} lr {self.learning_rate:g}"]
+                 f"{self.optimizer.get('name', 'optimizer')} lr {self.learning_rate:g}"
+                 + (f" ({self.lr_schedule} to 0)" if self.lr_schedule else "")]
         if self.latent_dim is not None:
             parts.append(f"latent {self.latent_dim}")
         if self.limit is not None:

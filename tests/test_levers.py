@@ -115,6 +115,7 @@ def test_train_py_ema_checkpoints_resumes_and_exports_the_average(ema_run):
     (["--model", "dcgan", "--diffaugment", "flip"], "--diffaugment takes a comma-separated list of translation"),
     (["--model", "dcgan", "--latent-sampler", "10"], "--latent-sampler fits a mixture to a VAE's codes; dcgan"),
     (["--model", "vae_mlp", "--latent-sampler", "0"], "argument --latent-sampler: expected a positive integer"),
+    (["--model", "vae_mlp", "--lr-schedule", "step"], "argument --lr-schedule: invalid choice: 'step'"),
 ])
 def test_bad_levers_are_one_line(args, needle, tmp_path, tiny_mnist_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -124,6 +125,45 @@ def test_bad_levers_are_one_line(args, needle, tmp_path, tiny_mnist_dir, capsys,
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and needle in err, err
     assert not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------------------ learning-rate schedule
+def test_cosine_schedule_decays_every_optimizer_and_resume_continues_the_curve(tmp_path, tiny_mnist_dir,
+                                                                              monkeypatch):
+    """mlp_gan_wide (two optimizers), 4 epochs of 4 steps run 2 per call: straight through, and
+    stopped after its first epoch by --time-limit then resumed. Each call's first step sets the rate."""
+    from keras_gen.rundir.checkpoints import load_checkpoint
+    from keras_gen.rundir.history import read_history
+
+    monkeypatch.chdir(tmp_path)
+    common = ["--model", "mlp_gan_wide", "--data-dir", str(tiny_mnist_dir), "--steps-per-epoch", "4",
+              "--steps-per-execution", "2", "--epochs", "4", "--lr", "0.001", "--lr-schedule", "cosine", "--no-export"]
+    assert train_main([*common, "--run-dir", "straight"]) == 0
+    assert train_main([*common, "--run-dir", "stopped", "--time-limit", "1e-9"]) == 0
+    assert [r["epoch"] for r in read_history(tmp_path / "stopped" / "history.csv")] == ["1"]
+    assert json.loads((tmp_path / "stopped" / "config.json").read_text())["lr_schedule"] == "cosine"
+    assert train_main(["--resume", "--run-dir", "stopped", "--time-limit", "60"]) == 0
+
+    expected = [0.001 * (1 + np.cos(np.pi * (4 * epoch + 2) / 16)) / 2 for epoch in range(4)]  # last call: step 2
+    for run in ("straight", "stopped"):
+        rates = [float(r["learning_rate"]) for r in read_history(tmp_path / run / "history.csv")]
+        np.testing.assert_allclose(rates, expected, rtol=1e-6)
+        model = load_checkpoint(tmp_path / run / "checkpoints" / "epoch-0004.keras")
+        for optimizer in (model.g_optimizer, model.d_optimizer):
+            np.testing.assert_allclose(float(optimizer.learning_rate), expected[-1], rtol=1e-6)
+    assert (tmp_path / "straight" / "loss_curves.png").stat().st_size > 0
+
+
+def test_without_a_schedule_the_learning_rate_stays_put(tmp_path, tiny_mnist_dir, monkeypatch):
+    from keras_gen.rundir.checkpoints import load_checkpoint
+    from keras_gen.rundir.history import read_history
+
+    monkeypatch.chdir(tmp_path)
+    assert train_main(["--model", "vae_mlp", "--data-dir", str(tiny_mnist_dir), "--steps-per-epoch", "2",
+                       "--epochs", "1", "--lr", "0.002", "--run-dir", "run", "--no-export"]) == 0
+    assert "learning_rate" not in read_history(tmp_path / "run" / "history.csv")[0]
+    assert float(load_checkpoint(tmp_path / "run" / "checkpoints" / "epoch-0001.keras").optimizer.learning_rate) \
+        == pytest.approx(0.002)
 
 
 # ------------------------------------------------------------------------------ truncation

@@ -15,7 +15,7 @@ from keras_gen.cli.args import (
     positive_int,
     running,
 )
-from keras_gen.config import EVAL_EXTRACTORS, KEEP_BEST, STRATEGIES
+from keras_gen.config import EVAL_EXTRACTORS, KEEP_BEST, LR_SCHEDULES, STRATEGIES
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.mixture import COVARIANCES
 
@@ -64,6 +64,9 @@ def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
                         "fit-sampler does (off by default: the N(0, I) prior, as in the reports)")
     p.add_argument("--sampler-covariance", choices=COVARIANCES,
                    help="the --latent-sampler mixture's covariances: full (the default, as Ghosh et al.) or diag")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="cosine: decay every optimizer's learning rate from --lr to 0 over the run's --epochs "
+                        "(Loshchilov & Hutter 2017; off by default: --lr throughout, as in the reports)")
     p.add_argument("--mixed-precision", action="store_const", const=True,
                    help="16-bit compute with float32 weights and losses: float16 on GPUs, bfloat16 on CPUs with "
                         "AVX512-BF16 or AMX (elsewhere float16, slower than float32: a note says so)")

@@ -73,6 +73,7 @@ PANELS = (
     ("critic", "critic units", {"wasserstein", "gradient_penalty"}),
     ("auxiliary classifier", "accuracy on real images", {"class_acc"}),
     ("sample quality", "FID (lower is better)", set(QUALITY)),
+    ("learning rate", "learning rate", {"learning_rate"}),
 )
 
 

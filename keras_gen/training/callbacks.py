@@ -141,6 +141,39 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+
+
+class CosineLearningRate(keras.callbacks.Callback):
+    """``--lr-schedule cosine``: before each call of the train step, every optimizer's learning rate
+    is set to ``base * (1 + cos(pi * t)) / 2``, where ``t`` is the share of the run's steps done
+    (epochs before this one and this one's steps, over ``epochs * steps``): ``--lr`` at the first
+    step, 0 after the last (Loshchilov & Hutter 2017's SGDR, without restarts). The rate is a function
+    of the run's progress alone, so ``--resume`` continues the curve exactly, and resuming with more
+    ``--epochs`` stretches what is left of it. Each epoch's logs get its last ``learning_rate``."""
+
+    def __init__(self, base: float, slots: tuple[str, ...]):
+        super().__init__()
+        self.base, self.slots = float(base), tuple(slots)
+        self._epoch, self._rate = 0, float(base)
+
+    def rate(self, epoch: int, step: int, steps: int, epochs: int) -> float:
+        return self.base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (epoch * steps + step) / (epochs * steps))))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # ``batch``: the first step this call runs (a call runs steps_per_execution steps)
+        steps = (self.params or {}).get("steps") or max(batch + 1, 1)
+        self._rate = self.rate(self._epoch, batch, steps, self.params["epochs"])
+        for slot in self.slots:
+            getattr(self.model, slot).learning_rate = self._rate
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self._rate
+
+
 # A loss has exploded once its magnitude is over EXPLODED and EXPLOSION times its first logged one.
 EXPLODED, EXPLOSION = 1e6, 1e3
 
