@@ -43,6 +43,16 @@ def test_the_readme_documents_commands():
     assert "python train.py --model vae_conv --dataset celeba" in README
 
 
+def test_every_train_flag_is_in_the_readme():
+    """A flag added to train.py is named in the README (its flags table, or the section on it)."""
+    from keras_gen.cli.train import train_parser
+
+    flags = [o for action in train_parser()._actions for o in action.option_strings if o.startswith("--")]
+    assert "--lr-schedule" in flags
+    missing = [flag for flag in flags if flag != "--help" and not re.search(re.escape(flag) + r"(?![\w-])", README)]
+    assert not missing, f"train.py flags the README never names: {missing}"
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_documented_command_parses(command, monkeypatch, capsys):
     """Parse with the command's own parser; stop before it would run (no training here)."""
