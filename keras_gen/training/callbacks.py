@@ -141,15 +141,18 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-
-
 class CosineLearningRate(keras.callbacks.Callback):
     """``--lr-schedule cosine``: before each call of the train step, every optimizer's learning rate
     is set to ``base * (1 + cos(pi * t)) / 2``, where ``t`` is the share of the run's steps done
     (epochs before this one and this one's steps, over ``epochs * steps``): ``--lr`` at the first
     step, 0 after the last (Loshchilov & Hutter 2017's SGDR, without restarts). The rate is a function
     of the run's progress alone, so ``--resume`` continues the curve exactly, and resuming with more
-    ``--epochs`` stretches what is left of it. Each epoch's logs get its last ``learning_rate``."""
+    ``--epochs`` stretches what is left of it. Each epoch's logs get its last ``learning_rate``.
+
+    Not Keras' ``CosineDecay`` schedule: it is built into the optimizer with a fixed number of steps
+    and saved in the checkpoint, so a resumed run could not change its length; nor Keras'
+    ``LearningRateScheduler``, which sets the rate once an epoch: coarse steps for runs of a few
+    epochs, such as the reports' 10-epoch GANs."""
 
     def __init__(self, base: float, slots: tuple[str, ...]):
         super().__init__()
