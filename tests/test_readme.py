@@ -233,3 +233,7 @@ def test_the_readme_quotes_the_levers_page():
     assert f"lowers `vae_mlp`'s FID from {prior:.3g} to {mixture:.3g}" in text
     precision = {psi: statistics.mean(r["precision"] for r in runs) for psi, runs in data["truncation"].items()}
     assert f"precision rises from {precision['1']:.2f} at psi 1 to {precision['0.5']:.2f} at" in text
+    fid = {(r["lever"], side): statistics.mean(run["fid"] for run in r["runs"][side])
+           for r in data["rows"] for side in ("without", "with")}
+    assert (f"`vae_mlp`'s FID went from {fid['lr_schedule', 'without']:.3g} to {fid['lr_schedule', 'with']:.3g}, the "
+            f"MLP GAN's from {fid['lr_schedule_gan', 'without']:.3g} to {fid['lr_schedule_gan', 'with']:.3g}") in text
