@@ -363,7 +363,8 @@ def test_full_covariance_em_steps_match_the_textbook_formulas_across_blocks():
                          for w, m, t in zip(weights, means, trils)], axis=1)
     np.testing.assert_allclose(mixture._log_densities_full(x, weights, means, trils), expected, rtol=1e-10)
     responsibilities = rng.dirichlet(np.ones(k), size=n)
-    mass = responsibilities.sum(axis=0)
+    responsibilities[:, -1] = 0.0  # a component no point belongs to: no spread, not a negative one
+    mass = responsibilities.sum(axis=0) + 1e-12  # as fit_gmm's M step
     centres = responsibilities.T @ x / mass[:, None]
     expected = np.stack([(r[:, None] * (x - c)).T @ (x - c) / m for r, c, m in zip(responsibilities.T, centres, mass)])
     np.testing.assert_allclose(mixture._scatter_full(x, responsibilities, centres, mass), expected,

@@ -61,6 +61,9 @@ def _scatter_full(x, responsibilities, means, mass) -> np.ndarray:
         second += responsibilities[start:start + _CHUNK].T @ (block[:, :, None] * block[:, None, :]).reshape(-1, d * d)
     offset = means - centre
     spread = second.reshape(-1, d, d) / mass[:, None, None] - offset[:, :, None] * offset[:, None, :]
+    # A component no point belongs to (every responsibility underflowed to 0) has no spread, as in the
+    # per-component formula, rather than minus its offset's outer product, which no Cholesky factor has
+    spread[~second.any(axis=1)] = 0.0
     return (spread + spread.transpose(0, 2, 1)) / 2  # exactly symmetric for the Cholesky factorisation
 
 
