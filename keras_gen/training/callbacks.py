@@ -154,9 +154,9 @@ class CosineLearningRate(keras.callbacks.Callback):
     ``LearningRateScheduler``, which sets the rate once an epoch: coarse steps for runs of a few
     epochs, such as the reports' 10-epoch GANs."""
 
-    def __init__(self, base: float, slots: tuple[str, ...]):
+    def __init__(self, base: float):
         super().__init__()
-        self.base, self.slots = float(base), tuple(slots)
+        self.base = float(base)
         self._epoch, self._rate = 0, float(base)
 
     def rate(self, epoch: int, step: int, steps: int, epochs: int) -> float:
@@ -169,7 +169,7 @@ class CosineLearningRate(keras.callbacks.Callback):
         # ``batch``: the first step this call runs (a call runs steps_per_execution steps)
         steps = (self.params or {}).get("steps") or max(batch + 1, 1)
         self._rate = self.rate(self._epoch, batch, steps, self.params["epochs"])
-        for slot in self.slots:
+        for slot in self.model.optimizer_slots:  # every optimizer a keras_gen family compiles
             getattr(self.model, slot).learning_rate = self._rate
 
     def on_epoch_end(self, epoch, logs=None):

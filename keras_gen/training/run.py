@@ -95,8 +95,7 @@ def train(config: RunConfig, *, resume_from: Path | None = None, out=print) -> R
             # A run killed during its final export is finished by exporting now.
             export_path = export_result(run_dir, config, model, out=out) if needs_export(run_dir, config) else None
             return RunResult(config, run_dir, model, initial_epoch, export_path)
-        callbacks = run_callbacks(write_dir, config, data.source, images_per_step, used_seconds=used,
-                                  optimizer_slots=model.optimizer_slots, out=out)
+        callbacks = run_callbacks(write_dir, config, data.source, images_per_step, used_seconds=used, out=out)
         fit(model, train_ds, validation, callbacks, config, initial_epoch=initial_epoch, run_dir=run_dir,
             lost_worker=cluster.lost, out=out)
     finally:
@@ -212,14 +211,14 @@ def input_pipelines(config: RunConfig, data: TrainingData, model, cache_dir: Pat
 
 
 def run_callbacks(run_dir: Path, config: RunConfig, source: Source, images_per_step: int, *,
-                  used_seconds: float = 0.0, optimizer_slots: tuple = (), out=print) -> list:
+                  used_seconds: float = 0.0, out=print) -> list:
     # First: a diverged step stops the run before any other callback records the broken epoch.
     callbacks = [kg_callbacks.StopOnNonFinite(run_dir / "checkpoints"), kg_callbacks.Throughput(images_per_step),
                  kg_callbacks.Progress(run_dir / "progress.json", images_per_step=images_per_step)]
     if config.time_limit:
         callbacks.append(kg_callbacks.TimeLimit(config.time_limit * 60, used_seconds))
     if config.lr_schedule == "cosine":
-        callbacks.append(kg_callbacks.CosineLearningRate(config.learning_rate, optimizer_slots))
+        callbacks.append(kg_callbacks.CosineLearningRate(config.learning_rate))
     if config.eval_every:  # before the history and checkpoint callbacks, so they record the FID
         callbacks.append(fid_monitor(config, source, out=out))
     checkpoints = run_dir / "checkpoints"
