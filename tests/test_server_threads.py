@@ -22,8 +22,8 @@ def serve(app, **kwargs):
     thread.start()
 
     def stop():
-        stop_server(server)
-        thread.join(timeout=30)
+        stop_server(server, thread)
+        assert not thread.is_alive()
         sock.close()
 
     return port, stop
@@ -72,3 +72,26 @@ def test_verbose_logs_one_line_per_request(capfd):
         stop()
     lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert lines == ['127.0.0.1 "GET /v1/models/x?y=1" 404 4'], lines
+
+
+def test_stopping_ends_the_serving_thread_while_a_client_keeps_its_connection_open():
+    """``stop_server(server, thread)`` has the server's own loop close every socket, kept-alive
+    connections included, so the loop ends. Sockets closed from another thread under the loop's
+    ``select()`` killed it with EBADF now and then, and a kept-alive connection kept it running."""
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    port, stop = serve(app)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/")
+    assert connection.getresponse().read() == b"ok"
+    stop()  # asserts the thread ended
+    try:
+        connection.request("GET", "/")
+        reply = connection.getresponse()
+        answered = reply.read()
+    except (ConnectionError, http.client.HTTPException, OSError):
+        answered = None
+    connection.close()
+    assert answered is None  # the server closed its end

@@ -100,9 +100,21 @@ def make_server(app, sock: socket.socket, *, verbose: bool = False, threads: int
                          connection_limit=CONNECTION_LIMIT, channel_timeout=IDLE_SECONDS)
 
 
-def stop_server(server) -> None:
-    """Stop a :func:`make_server` server: its request threads (queued requests dropped), then its sockets."""
+def stop_server(server, thread: threading.Thread | None = None) -> None:
+    """Stop a :func:`make_server` server: its request threads (queued requests dropped), then its sockets.
+
+    ``thread``: the thread still running ``server.run()``, if any. Its own loop then closes every socket
+    (one closed from here under the loop's ``select()`` fails it with EBADF, killing the thread; 8 in
+    300 stops did), which empties the loop's map and so ends it, and the thread is joined."""
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    if thread is not None and thread.is_alive():
+        from waitress import wasyncore
+
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError:  # the loop ended meanwhile and closed its trigger
+            pass
+        thread.join(timeout=30)
     server.close()
 
 
