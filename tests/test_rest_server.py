@@ -826,3 +826,25 @@ def test_help_answers_without_importing_tensorflow():
         proc = subprocess.run([sys.executable, "-c", probe, cmd, "--help"], cwd=REPO, env=env(), capture_output=True,
                               text=True, timeout=60)
         assert "usage:" in proc.stdout and proc.stdout.rstrip().endswith("tensorflow imported: False"), proc.stdout
+
+
+def test_the_explorer_stops_cleanly_while_it_is_still_loading_its_models(tmp_path):
+    """``keras-gen explore`` answers at once and loads the exports in a background thread; stopped
+    as soon as its page answers (the models still loading), it waits for the model being loaded and
+    exits 0. Exiting while that thread was inside TensorFlow's loader aborted the process (SIGABRT,
+    "terminate called after throwing an instance of ..."; 3 of 3 tries on the shipped models, which
+    take seconds to load where this module's tiny ones take less than the page's first answer)."""
+    proc, url = start_server(["explore", REPO / "saved_models", "--no-browser", "--port", "0"],
+                             tmp_path / "explore.log", r"explorer: (http://\S+/) ")
+    try:
+        while True:  # the page answers before the models are loaded
+            try:
+                with urllib.request.urlopen(url, timeout=30) as reply:
+                    assert reply.status == 200
+                break
+            except urllib.error.URLError:
+                assert proc.poll() is None, (tmp_path / "explore.log").read_text()[-3000:]
+    finally:
+        stop(proc)
+    log = (tmp_path / "explore.log").read_text()
+    assert proc.returncode == 0 and "terminate called" not in log and "Traceback" not in log, log[-3000:]

@@ -48,11 +48,13 @@ def main(argv=None, prog: str = "keras-gen explore") -> int:
         from keras_gen.serving.explorer_app import create_explorer_app
         from keras_gen.serving.server import is_loopback, run, url_of
 
+        loader, stopping = None, threading.Event()
         try:
             app = create_explorer_app(sources, serving_url=args.serving_url, max_batch=args.max_batch,
                                       allowed_hosts=allowed_hosts(args.host, args.allowed_host))
             if not args.serving_url:  # load in the background: the page answers at once
-                threading.Thread(target=app.repository.preload, daemon=True).start()
+                loader = threading.Thread(target=app.repository.preload, kwargs={"stop": stopping}, name="preload")
+                loader.start()
             url = url_of(args.host, sock.getsockname()[1]) + "/"
             names = app.repository.names()
             if not is_loopback(args.host):
@@ -64,5 +66,8 @@ def main(argv=None, prog: str = "keras-gen explore") -> int:
                 threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
             run(app, sock, verbose=args.verbose)
         finally:
+            stopping.set()
+            if loader is not None:  # a process that exits while a thread is inside TensorFlow's loader aborts
+                loader.join()
             sock.close()
     return 0

@@ -242,9 +242,12 @@ class ModelRepository:
             raise ApiError(404, f"version {entry.version} of model {entry.name!r} failed to load ({entry.error})")
         return entry.module
 
-    def preload(self, log=None) -> None:
-        """Load every model's newest version now (what TF Serving does before taking traffic)."""
+    def preload(self, log=None, stop=None) -> None:
+        """Load every model's newest version now (what TF Serving does before taking traffic);
+        ``stop``: a ``threading.Event`` that, once set, ends it after the model it is loading."""
         for name in self.names():
+            if stop is not None and stop.is_set():
+                return
             entry = self.get(name)
             start = time.perf_counter()
             try:
