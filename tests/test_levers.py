@@ -309,7 +309,10 @@ def test_em_recovers_a_known_mixture():
     scales = np.array([[0.5, 1.0], [1.0, 0.3], [0.7, 0.7]])
     which = rng.choice(3, size=6000, p=weights)
     x = means[which] + scales[which] * rng.standard_normal((6000, 2))
-    fit = fit_gmm(x, 3, covariance="diag", seed=1)
+    seen = []
+    fit = fit_gmm(x, 3, covariance="diag", seed=1, progress=lambda i, ll: seen.append((i, ll)))
+    assert [i for i, _ in seen] == list(range(1, fit["iterations"] + 1))  # one call per EM iteration
+    assert all(b >= a - 1e-6 for (_, a), (_, b) in zip(seen, seen[1:]))  # EM never lowers the likelihood
     order = np.argsort(fit["means"][:, 0])
     np.testing.assert_allclose(fit["weights"][order], weights, atol=0.02)
     np.testing.assert_allclose(fit["means"][order], means, atol=0.06)
@@ -436,6 +439,8 @@ def test_fit_sampler_exports_the_runs_next_version_and_leaves_its_checkpoints(va
     assert cli_main(["fit-sampler", str(run_dir), "--components", "3", "--publish"]) == 0
     printed = capsys.readouterr().out
     assert "under the mixture" in printed and str(root / "vae_mlp_mnist" / "2") in printed
+    assert re.search(r"^EM iteration 1: mean log-density -?\d+\.\d\d \(\d+\.\d s an iteration, at most 200\)$",
+                     printed, re.M), printed  # a long fit shows it is running
     assert (run_dir / "checkpoints" / "latest.json").read_text() == before  # the run's own state is untouched
     info = json.loads((run_dir / "latent_sampler.json").read_text())
     assert info["components"] == 3 and info["images"] == 1024 and info["epoch"] == 1 and info["covariance"] == "full"

@@ -142,13 +142,14 @@ class VAE(GenerativeModel):
         return np.concatenate(means)
 
     def fit_latent_sampler(self, data, labels=None, *, components: int = 10, covariance: str = "full",
-                           seed: int = 0) -> dict:
+                           seed: int = 0, progress=None) -> dict:
         """Fit the sampler's mixture to the encoder's means over ``data`` (see the class doc):
         EM with ``covariance`` ("full" or "diag") covariances from a k-means++ start
         (:mod:`keras_gen.utils.mixture`). ``data`` is a
         NumPy array of images (uint8 or [0, 1]; ``labels`` for a conditional model) or a dataset as
         :meth:`encoder_means` takes. Returns what was fitted: components, images, mean
-        log-likelihood per code, and that of the N(0, I) prior for the same codes."""
+        log-likelihood per code, and that of the N(0, I) prior for the same codes. ``progress``: see
+        :func:`~keras_gen.utils.mixture.fit_gmm`."""
         from keras_gen.utils.mixture import fit_gmm
 
         if isinstance(data, np.ndarray):
@@ -160,7 +161,7 @@ class VAE(GenerativeModel):
         if len(codes) < components:
             raise ValueError(f"a {components}-component sampler needs at least {components} images, got {len(codes)}")
         self._add_sampler_weights(components, covariance)  # before the fit: a clash is reported at once
-        mixture = fit_gmm(codes, components, covariance=covariance, seed=seed)
+        mixture = fit_gmm(codes, components, covariance=covariance, seed=seed, progress=progress)
         self.sampler_logits.assign(np.log(mixture["weights"]).astype(np.float32))
         self.sampler_locs.assign(mixture["means"].astype(np.float32))
         if covariance == "full":

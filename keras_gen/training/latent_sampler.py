@@ -10,6 +10,7 @@ resuming trains on from them, and the sampler is refitted afterwards.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from keras_gen.config import RunConfig
@@ -19,9 +20,25 @@ from keras_gen.export.publish import MODELS_CONFIG
 from keras_gen.rundir.checkpoints import find_checkpoint, load_checkpoint
 from keras_gen.utils.errors import UserError
 from keras_gen.utils.fileio import atomic_path, write_json
+from keras_gen.utils.mixture import ITERATIONS
 
 SAMPLER_FILE = "latent_sampler.keras"  # in the run directory: the model with its fitted sampler
 SAMPLER_INFO = "latent_sampler.json"
+
+
+def em_progress(out, every: float = 15.0):
+    """A ``fit_gmm`` progress callback that prints its first EM iteration, then one line per ``every``
+    seconds: a fit of many full-covariance components runs for minutes."""
+    start, shown = time.perf_counter(), [None]
+
+    def progress(iteration: int, log_likelihood: float) -> None:
+        now = time.perf_counter()
+        if shown[0] is None or now - shown[0] >= every:
+            shown[0] = now
+            out(f"EM iteration {iteration}: mean log-density {log_likelihood:.2f} "
+                f"({(now - start) / iteration:.1f} s an iteration, at most {ITERATIONS})")
+
+    return progress
 
 
 def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, covariance: str = "full",
@@ -47,7 +64,8 @@ def fit_sampler(run_dir: str | os.PathLike, *, components: int = 10, covariance:
     out(f"fitting a {components}-component mixture ({covariance} covariances) to {config.model}'s codes of "
         f"{source.spec.name}'s training images (checkpoint of epoch {record['epoch']})")
     try:
-        info = model.fit_latent_sampler(data, components=components, covariance=covariance)
+        info = model.fit_latent_sampler(data, components=components, covariance=covariance,
+                                        progress=em_progress(out))
     except ValueError as err:
         raise UserError(f"{err}; pass fewer --components") from None
     info.update(checkpoint=str(record["path"]), epoch=record["epoch"])
