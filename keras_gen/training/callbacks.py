@@ -131,14 +131,19 @@ class TimeLimit(keras.callbacks.Callback):
     test images is most of a three-minute epoch, and once left it 768 training images in a
     three-minute budget), so models that validate and models that do not get the same budget."""
 
-    def __init__(self, limit_seconds: float, used_seconds: float = 0.0):
+    def __init__(self, limit_seconds: float, used_seconds: float = 0.0, out=None, epochs: int | None = None):
         super().__init__()
         self.limit_seconds, self.used_seconds = float(limit_seconds), float(used_seconds)
+        self.out, self.epochs = out, epochs  # out: where to say it stopped the run (of ``epochs``)
 
     def on_epoch_end(self, epoch, logs=None):
         self.used_seconds += float((logs or {}).get("train_seconds", 0.0))
         if self.used_seconds >= self.limit_seconds:
             self.model.stop_training = True
+            if self.out is not None and (self.epochs is None or epoch + 1 < self.epochs):
+                of = "" if self.epochs is None else f" of {self.epochs}"
+                self.out(f"time limit reached: stopped after epoch {epoch + 1}{of}, {self.used_seconds / 60:.2f} min "
+                         f"of training (--time-limit {self.limit_seconds / 60:g}; --resume with a larger one goes on)")
 
 
 class CosineLearningRate(keras.callbacks.Callback):

@@ -216,7 +216,7 @@ def run_callbacks(run_dir: Path, config: RunConfig, source: Source, images_per_s
     callbacks = [kg_callbacks.StopOnNonFinite(run_dir / "checkpoints"), kg_callbacks.Throughput(images_per_step),
                  kg_callbacks.Progress(run_dir / "progress.json", images_per_step=images_per_step)]
     if config.time_limit:
-        callbacks.append(kg_callbacks.TimeLimit(config.time_limit * 60, used_seconds))
+        callbacks.append(kg_callbacks.TimeLimit(config.time_limit * 60, used_seconds, out=out, epochs=config.epochs))
     if config.lr_schedule == "cosine":
         callbacks.append(kg_callbacks.CosineLearningRate(config.learning_rate))
     if config.eval_every:  # before the history and checkpoint callbacks, so they record the FID
