@@ -32,7 +32,7 @@ from models_zoo.checks import check_divisible, check_latent_dim
     parameters_source="computed (beyond the reports)",
     family="vae",
     report="beyond the reports: Kingma & Welling 2014",
-    section="none: built for CPU speed (issue 27)",
+    section="(no report section: built for CPU speed, issue 27)",
     dataset="mnist",
     image_shape=(28, 28, 1),
     epochs=30,
