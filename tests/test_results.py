@@ -254,3 +254,24 @@ def test_a_fresh_clone_rerenders_the_published_pages_unchanged(name, tmp_path, m
     assert (out / "README.md").read_text() == (published / "README.md").read_text()
     if name == "papers":
         assert (tmp_path / "configs" / "README.md").read_text() == (REPO / "configs" / "README.md").read_text()
+
+
+def test_the_goal_table_judges_a_recipe_on_its_seeds_mean():
+    """A recipe trained with several seeds reaches a goal when their mean FID does, not when its
+    luckier seed does; a recipe trained once is judged on its one FID."""
+    papers = _benchmark("papers")
+    goal, minutes = papers.GOALS[("fashion_mnist", "VAE")]
+
+    def row(name, fid, seed_of=None, spent=minutes - 0.5):
+        return {"row": name, "dataset": "fashion_mnist", "family": "VAE", "model": "vae_small", "options": [],
+                "sampler": None, "result": {"fid": fid}, "train_minutes": spent, "seed_of": seed_of}
+
+    def cell(rows):
+        return next(line for line in papers.goal_lines(rows, "a CPU") if line.startswith("| fashion_mnist | VAE |"))
+
+    lucky = cell([row("a", goal + 0.2), row("a_seed1", goal - 0.1, seed_of="a")])
+    assert "mean over 2 seeds: **29.35** (29.50, 29.20)" in lucky and "| no |" in lucky and "| +0.05 (" in lucky
+    assert "| yes |" in cell([row("a", goal - 0.2), row("a_seed1", goal - 0.1, seed_of="a")])
+    assert "| no |" in cell([row("a", goal - 0.2), row("a_seed1", goal - 0.1, seed_of="a", spent=minutes + 1)])
+    alone = cell([row("a", goal - 0.1), row("b", goal + 0.2)])
+    assert "| yes |" in alone and "mean" not in alone and "| -0.10 (" in alone

@@ -242,6 +242,9 @@ def test_the_recipes_in_configs_resolve_and_quote_their_measurements():
         assert line.endswith((f"| {figure} |", f"| **{figure}** |")), line  # bold: its cell's best
         notes = json.loads(path.read_text())
         assert f"FID {fid:.3g}" in notes["_measured"] and notes["_machine"]
+        # A first look at a recipe (--epochs 1) must not replace a shipped model: its export is served
+        # only if it measures at least as well (the default), whatever papers.py passed to train the row.
+        assert "publish" not in notes and config.publish == "auto"
 
 
 def test_corrupt_data_file(tmp_path, tiny_mnist_dir, capsys, monkeypatch):
