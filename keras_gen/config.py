@@ -158,7 +158,8 @@ class RunConfig:
     def summary(self) -> str:
         """One line for the terminal; config.json holds everything."""
         h, w, c = self.image_shape
-        parts = [f"{self.model} on {self.dataset} ({h}x{w}x{c})", f"{self.epochs} epochs", f"batch {self.batch_size}",
+        epochs = "1 epoch" if self.epochs == 1 else f"{self.epochs} epochs"
+        parts = [f"{self.model} on {self.dataset} ({h}x{w}x{c})", epochs, f"batch {self.batch_size}",
                  f"{self.optimizer.get('name', 'optimizer')} lr {self.learning_rate:g}"
                  + (f" ({self.lr_schedule} to 0)" if self.lr_schedule else "")]
         if self.latent_dim is not None:

@@ -465,3 +465,10 @@ def test_a_ctrl_c_lost_in_a_finalizer_still_stops_training():
         with pytest.raises(KeyboardInterrupt):
             guard.on_train_batch_end(0)
     assert signal.getsignal(signal.SIGINT) is previous  # restored after fit
+
+
+def test_the_summary_line_counts_epochs_in_english():
+    from keras_gen.config import resolve_config
+
+    assert ", 1 epoch, batch " in resolve_config("vae_mlp_2d", epochs=1).summary()
+    assert ", 2 epochs, batch " in resolve_config("vae_mlp_2d", epochs=2).summary()
